@@ -1,0 +1,75 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite, types } from '@electric-sql/pglite';
+import type { Db, QueryResult, Row, Transaction } from './types.ts';
+import { WalFlusher } from './wal-flusher.ts';
+
+// Statements that cannot change data need no flush; anything else (WITH included, since a CTE may
+// write) is flushed before the caller hears it succeeded.
+const READ_ONLY = /^\s*(select|show|explain|values)\b/i;
+
+/**
+ * The embedded database: PostgreSQL compiled to WebAssembly, one connection, data in a folder.
+ *
+ * PGlite runs with fsync off and never flushes to disk itself, so an OS crash or power loss could
+ * lose commits it already reported. Every committed write therefore waits for WalFlusher to
+ * fdatasync the write-ahead log before it returns.
+ */
+export async function openPglite(dir: string, options: { durable?: boolean } = {}): Promise<PgliteDb> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pglite = await PGlite.create(dir, {
+    parsers: { [types.BYTEA]: (x: string) => Buffer.from(x.slice(2), 'hex') },
+  });
+  return new PgliteDb(pglite, options.durable === false ? null : new WalFlusher(dir));
+}
+
+export class PgliteDb implements Db {
+  readonly kind = 'pglite' as const;
+  readonly pglite: PGlite;
+  readonly flusher: WalFlusher | null;
+
+  constructor(pglite: PGlite, flusher: WalFlusher | null) {
+    this.pglite = pglite;
+    this.flusher = flusher;
+  }
+
+  async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+    const result = await this.pglite.query<T>(sql, params as unknown[]);
+    if (!READ_ONLY.test(sql)) await this.flush();
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const value = await this.pglite.transaction(async (tx) => {
+      const q: Transaction = {
+        async exec(sql: string) {
+          await tx.exec(sql);
+        },
+        async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []) {
+          const result = await tx.query<R>(sql, params as unknown[]);
+          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+        },
+      };
+      return fn(q);
+    });
+    await this.flush();
+    return value;
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pglite.exec(sql);
+    await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.flusher) await this.flusher.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.pglite.close();
+    // Closing runs a checkpoint: make the data files and pg_control durable too.
+    if (this.flusher) {
+      await this.flusher.flushAll();
+      await this.flusher.close();
+    }
+  }
+}
