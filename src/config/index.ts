@@ -19,6 +19,8 @@ export interface Config {
   trustProxy: boolean;
   logLevel: string;
   workerConcurrency: number;
+  firstOrgName: string;
+  firstAdminEmail: string;
 }
 
 /** Every mistake found in the configuration, one line each, so an operator fixes them in one pass. */

@@ -121,6 +121,20 @@ export const settings: readonly Setting[] = [
     description: 'Log level. Logs are JSON lines on standard output, with PHI and secrets redacted.',
   },
   {
+    key: 'firstOrgName',
+    env: 'SEALPOST_FIRST_ORG_NAME',
+    type: 'string',
+    default: 'My organisation',
+    description: 'Name of the organisation `serve` creates on its first start, when the database holds none.',
+  },
+  {
+    key: 'firstAdminEmail',
+    env: 'SEALPOST_FIRST_ADMIN_EMAIL',
+    type: 'string',
+    default: 'admin@sealpost.localhost',
+    description: 'Sign-in of the administrator `serve` creates on its first start.',
+  },
+  {
     key: 'workerConcurrency',
     env: 'SEALPOST_WORKER_CONCURRENCY',
     type: 'integer',

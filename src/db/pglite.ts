@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, types } from '@electric-sql/pglite';
+import { lockDataDir } from './lock.ts';
 import type { Db, QueryResult, Row, Transaction } from './types.ts';
 import { WalFlusher } from './wal-flusher.ts';
 
@@ -16,10 +17,16 @@ const READ_ONLY = /^\s*(select|show|explain|values)\b/i;
  */
 export async function openPglite(dir: string, options: { durable?: boolean } = {}): Promise<PgliteDb> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const pglite = await PGlite.create(dir, {
-    parsers: { [types.BYTEA]: (x: string) => Buffer.from(x.slice(2), 'hex') },
-  });
-  return new PgliteDb(pglite, options.durable === false ? null : new WalFlusher(dir));
+  const unlock = lockDataDir(dir);
+  try {
+    const pglite = await PGlite.create(dir, {
+      parsers: { [types.BYTEA]: (x: string) => Buffer.from(x.slice(2), 'hex') },
+    });
+    return new PgliteDb(pglite, options.durable === false ? null : new WalFlusher(dir), unlock);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
 }
 
 export class PgliteDb implements Db {
@@ -27,9 +34,12 @@ export class PgliteDb implements Db {
   readonly pglite: PGlite;
   readonly flusher: WalFlusher | null;
 
-  constructor(pglite: PGlite, flusher: WalFlusher | null) {
+  private readonly unlock: () => void;
+
+  constructor(pglite: PGlite, flusher: WalFlusher | null, unlock: () => void) {
     this.pglite = pglite;
     this.flusher = flusher;
+    this.unlock = unlock;
   }
 
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
@@ -71,5 +81,6 @@ export class PgliteDb implements Db {
       await this.flusher.flushAll();
       await this.flusher.close();
     }
+    this.unlock();
   }
 }

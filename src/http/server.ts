@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type RawServerDefault,
+} from 'fastify';
+import { Type } from 'typebox';
+import type { Config } from '../config/index.ts';
+import { errors } from '../errors/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { Metrics } from '../metrics/index.ts';
+import { errorHandler, sendProblem } from './problem.ts';
+import { securityHeaders } from './security-headers.ts';
+import type { RequestAuth } from './types.ts';
+
+export type HttpServer = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  /** Identifies the caller from the request's credentials; a SealpostError when they are wrong. */
+  authenticate(request: FastifyRequest): Promise<RequestAuth>;
+  /** Throws when the process cannot serve (database down, migrations pending). */
+  ready(): Promise<void>;
+  /** The capabilities' routes. */
+  routes: ((app: HttpServer) => Promise<void>)[];
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The part of an API key that names it without revealing it: what rate limits count by. */
+function rateLimitKey(request: FastifyRequest): string {
+  const match = /^Bearer\s+(spk_[a-z0-9]+)_/i.exec(request.headers.authorization ?? '');
+  return match ? `key:${match[1]}` : `ip:${request.ip}`;
+}
+
+export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.log,
+    bodyLimit: config.httpBodyLimit,
+    trustProxy: config.trustProxy,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Unknown fields are an error, not silently dropped; types are not coerced in bodies.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, {
+      status: 404,
+      code: 'not_found',
+      detail: `No route ${request.method} ${request.url.split('?')[0]}.`,
+    }),
+  );
+  securityHeaders(app, { https: config.publicUrl.startsWith('https:') });
+
+  // Deny by default: a route must name the permission it needs or say it is public.
+  app.addHook('onRoute', (route) => {
+    const routeConfig = route.config as { scope?: string; public?: boolean } | undefined;
+    if (!routeConfig?.scope && !routeConfig?.public && !route.url.startsWith('/docs')) {
+      throw new Error(`route ${route.method} ${route.url} names neither a scope nor public: true`);
+    }
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    keyGenerator: rateLimitKey,
+    max: (_request, key) => (key.startsWith('key:') ? config.rateLimitPerKey : config.rateLimitPerAddress),
+    timeWindow: 60_000,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      code: 'FST_ERR_RATE_LIMIT',
+      message: `Rate limit exceeded: at most ${context.max} requests per minute. Retry in ${context.after}.`,
+    }),
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const routeConfig = request.routeOptions.config;
+    if (request.routeOptions.url === undefined || routeConfig.public || request.url.startsWith('/docs'))
+      return;
+    request.auth = await deps.authenticate(request);
+    const scope = routeConfig.scope;
+    if (!scope || !request.auth.scopes.includes(scope)) {
+      throw errors.forbidden(`This action needs the "${scope}" permission.`);
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpRequests
+      .labels(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
+      .observe(reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Sealpost API',
+        version: '1',
+        description:
+          'Secure healthcare communications. Authenticate with `Authorization: Bearer spk_...`. Errors are RFC 9457 problem details.',
+      },
+      servers: [{ url: config.publicUrl }],
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'spk_...' } },
+      },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/healthz',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['operations'],
+        summary: 'The process is alive',
+        security: [],
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+  app.get(
+    '/readyz',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['operations'],
+        summary: 'The process can serve: database reachable, schema current',
+        security: [],
+        response: { 200: Type.Object({ status: Type.Literal('ready') }) },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await deps.ready();
+        return { status: 'ready' as const };
+      } catch (err) {
+        return sendProblem(reply, { status: 503, code: 'not_ready', detail: (err as Error).message });
+      }
+    },
+  );
+  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+    reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  for (const routes of deps.routes) await app.register(routes);
+  return app;
+}

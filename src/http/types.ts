@@ -1,0 +1,28 @@
+// What every authenticated request carries, set by the authentication hook before any handler.
+
+export interface Actor {
+  type: 'api_key' | 'user' | 'system' | 'cli';
+  /** The API key's or user's id; for the CLI, the operating-system user. */
+  id: string;
+  /** A non-PHI label for logs and audit (an API key's prefix, a user's id). */
+  label: string;
+}
+
+export interface RequestAuth {
+  orgId: string;
+  actor: Actor;
+  scopes: readonly string[];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Present on every route not marked public; deny by default. */
+    auth: RequestAuth;
+  }
+  interface FastifyContextConfig {
+    /** The permission (scope) a route requires. Every non-public route must name one. */
+    scope?: string;
+    /** Reachable without credentials (health checks, the OpenAPI document). */
+    public?: boolean;
+  }
+}

@@ -1,0 +1,169 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Queryable } from '../db/index.ts';
+import { errors } from '../errors/index.ts';
+import type { Actor } from '../http/types.ts';
+import { isPermission, type Permission } from './permissions.ts';
+
+// Tokens look like spk_<16 hex>_<43 base64url>: the prefix lets secret scanners and people
+// recognise a Sealpost key; the key id is public (lists, logs, rate limits), the secret is not.
+const TOKEN = /^spk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  created_at: Date;
+  created_by: { type: string; id: string };
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface NewApiKey {
+  key: ApiKey;
+  /** The whole token: shown once, never stored. */
+  token: string;
+}
+
+interface ApiKeyRow {
+  [column: string]: unknown;
+  key_id: string;
+  name: string;
+  scopes: string[];
+  created_by_type: string;
+  created_by: string;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const COLUMNS =
+  'key_id, name, scopes, created_by_type, created_by, created_at, expires_at, last_used_at, revoked_at';
+
+function hashSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+function toApiKey(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.key_id,
+    name: row.name,
+    prefix: `spk_${row.key_id}`,
+    scopes: row.scopes,
+    created_at: row.created_at,
+    created_by: { type: row.created_by_type, id: row.created_by },
+    expires_at: row.expires_at,
+    last_used_at: row.last_used_at,
+    revoked_at: row.revoked_at,
+  };
+}
+
+export function validateScopes(scopes: readonly string[]): Permission[] {
+  const unknown = scopes.filter((s) => !isPermission(s));
+  if (unknown.length > 0)
+    throw errors.validation(`Unknown scope: ${unknown.join(', ')}.`, { unknown_scopes: unknown });
+  if (scopes.length === 0) throw errors.validation('An API key needs at least one scope.');
+  return [...new Set(scopes)] as Permission[];
+}
+
+export async function createApiKey(
+  q: Queryable,
+  orgId: string,
+  input: { name: string; scopes: readonly string[]; expiresAt?: Date | null; createdBy: Actor },
+): Promise<NewApiKey> {
+  const scopes = validateScopes(input.scopes);
+  const keyId = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const { rows } = await q.query<ApiKeyRow>(
+    `INSERT INTO api_keys (org_id, key_id, name, secret_hash, scopes, created_by_type, created_by, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+    [
+      orgId,
+      keyId,
+      input.name,
+      hashSecret(secret),
+      scopes,
+      input.createdBy.type,
+      input.createdBy.id,
+      input.expiresAt ?? null,
+    ],
+  );
+  return { key: toApiKey(rows[0]!), token: `spk_${keyId}_${secret}` };
+}
+
+export async function listApiKeys(q: Queryable, orgId: string): Promise<ApiKey[]> {
+  const { rows } = await q.query<ApiKeyRow>(
+    `SELECT ${COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at, key_id`,
+    [orgId],
+  );
+  return rows.map(toApiKey);
+}
+
+export async function getApiKey(q: Queryable, orgId: string, keyId: string): Promise<ApiKey | null> {
+  const { rows } = await q.query<ApiKeyRow>(
+    `SELECT ${COLUMNS} FROM api_keys WHERE org_id = $1 AND key_id = $2`,
+    [orgId, keyId],
+  );
+  return rows[0] ? toApiKey(rows[0]) : null;
+}
+
+/** Revokes the key; true when it was active until now. */
+export async function revokeApiKey(q: Queryable, orgId: string, keyId: string): Promise<boolean> {
+  const { rowCount } = await q.query(
+    'UPDATE api_keys SET revoked_at = now() WHERE org_id = $1 AND key_id = $2 AND revoked_at IS NULL',
+    [orgId, keyId],
+  );
+  return rowCount > 0;
+}
+
+export interface VerifiedKey {
+  orgId: string;
+  keyId: string;
+  scopes: string[];
+  lastUsedAt: Date | null;
+}
+
+export type KeyCheck =
+  | { ok: true; key: VerifiedKey }
+  | {
+      ok: false;
+      reason: 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired';
+      orgId?: string;
+      keyId?: string;
+    };
+
+/** Checks a presented token. The comparison of secrets takes the same time whatever they hold. */
+export async function checkApiKey(q: Queryable, token: string, now: Date): Promise<KeyCheck> {
+  const match = TOKEN.exec(token);
+  if (!match) return { ok: false, reason: 'malformed' };
+  const [, keyId, secret] = match as unknown as [string, string, string];
+  const { rows } = await q.query<{
+    org_id: string;
+    secret_hash: Buffer;
+    scopes: string[];
+    expires_at: Date | null;
+    revoked_at: Date | null;
+    last_used_at: Date | null;
+    org_status: string;
+  }>(
+    `SELECT k.org_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, o.status AS org_status
+     FROM api_keys k JOIN organizations o ON o.org_id = k.org_id WHERE k.key_id = $1`,
+    [keyId],
+  );
+  const row = rows[0];
+  if (!row) return { ok: false, reason: 'unknown', keyId };
+  if (!timingSafeEqual(Buffer.from(row.secret_hash), hashSecret(secret))) {
+    return { ok: false, reason: 'wrong_secret', orgId: row.org_id, keyId };
+  }
+  if (row.revoked_at || row.org_status !== 'active')
+    return { ok: false, reason: 'revoked', orgId: row.org_id, keyId };
+  if (row.expires_at && row.expires_at <= now)
+    return { ok: false, reason: 'expired', orgId: row.org_id, keyId };
+  return { ok: true, key: { orgId: row.org_id, keyId, scopes: row.scopes, lastUsedAt: row.last_used_at } };
+}
+
+export async function touchApiKey(q: Queryable, orgId: string, keyId: string): Promise<void> {
+  await q.query('UPDATE api_keys SET last_used_at = now() WHERE org_id = $1 AND key_id = $2', [orgId, keyId]);
+}

@@ -1,0 +1,194 @@
+import { Type } from 'typebox';
+import { errors } from '../errors/index.ts';
+import { auditContext } from '../http/request-context.ts';
+import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
+import type { HttpServer } from '../http/server.ts';
+import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
+import { PERMISSIONS } from './permissions.ts';
+import type { IdentityDeps } from './service.ts';
+import { listUsers } from './users.ts';
+
+const ApiKeySchema = Type.Object({
+  id: Type.String({ description: 'The public key id; the token starts with spk_<id>_.' }),
+  name: Type.String(),
+  prefix: Type.String(),
+  scopes: Type.Array(Type.String()),
+  created_at: DateTime,
+  created_by: Type.Object({ type: Type.String(), id: Type.String() }),
+  expires_at: Nullable(DateTime),
+  last_used_at: Nullable(DateTime),
+  revoked_at: Nullable(DateTime),
+});
+
+const KeyParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) });
+
+export function identityRoutes(deps: IdentityDeps) {
+  return async (app: HttpServer) => {
+    app.get(
+      '/v1/organization',
+      {
+        config: { scope: 'org:read' },
+        schema: {
+          tags: ['organization'],
+          summary: 'The organisation the credentials belong to',
+          response: {
+            200: Type.Object({
+              id: Type.String(),
+              name: Type.String(),
+              status: Type.String(),
+              created_at: DateTime,
+            }),
+          },
+        },
+      },
+      async (request) => {
+        const { rows } = await deps.db.query<{ id: string; name: string; status: string; created_at: Date }>(
+          'SELECT org_id AS id, name, status, created_at FROM organizations WHERE org_id = $1',
+          [request.auth.orgId],
+        );
+        if (!rows[0]) throw errors.notFound('The organisation');
+        return rows[0];
+      },
+    );
+
+    app.post(
+      '/v1/api-keys',
+      {
+        config: { scope: 'api_keys:manage' },
+        schema: {
+          tags: ['api keys'],
+          summary: 'Create an API key (its token is shown once)',
+          body: Type.Object(
+            {
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              scopes: Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), { minItems: 1 }),
+              expires_at: Type.Optional(DateTime),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            201: Type.Intersect([ApiKeySchema, Type.Object({ token: Type.String() })]),
+            403: Problem,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { name, scopes, expires_at } = request.body;
+        // No escalation: a key can hand out only permissions its creator holds.
+        const beyond = scopes.filter((s) => !request.auth.scopes.includes(s));
+        if (beyond.length > 0)
+          throw errors.forbidden(`You cannot grant scopes you do not hold: ${beyond.join(', ')}.`);
+        const expiresAt = expires_at ? new Date(expires_at) : null;
+        if (expiresAt && expiresAt <= new Date())
+          throw errors.validation('expires_at must be in the future.');
+        const created = await deps.db.transaction(async (tx) => {
+          const result = await createApiKey(tx, request.auth.orgId, {
+            name,
+            scopes,
+            expiresAt,
+            createdBy: request.auth.actor,
+          });
+          await deps.audit(tx, {
+            ...auditContext(request),
+            action: 'api_key.created',
+            objectType: 'api_key',
+            objectId: result.key.id,
+            outcome: 'success',
+            details: { scopes: scopes.join(' ') },
+          });
+          return result;
+        });
+        reply.code(201);
+        return { ...created.key, token: created.token };
+      },
+    );
+
+    app.get(
+      '/v1/api-keys',
+      {
+        config: { scope: 'api_keys:read' },
+        schema: {
+          tags: ['api keys'],
+          summary: 'List API keys (never their secrets)',
+          response: { 200: Type.Object({ data: Type.Array(ApiKeySchema) }) },
+        },
+      },
+      async (request) => ({ data: await listApiKeys(deps.db, request.auth.orgId) }),
+    );
+
+    app.get(
+      '/v1/api-keys/:id',
+      {
+        config: { scope: 'api_keys:read' },
+        schema: {
+          tags: ['api keys'],
+          summary: 'One API key',
+          params: KeyParams,
+          response: { 200: ApiKeySchema, 404: Problem },
+        },
+      },
+      async (request) => {
+        const key = await getApiKey(deps.db, request.auth.orgId, request.params.id);
+        if (!key) throw errors.notFound('The API key');
+        return key;
+      },
+    );
+
+    app.delete(
+      '/v1/api-keys/:id',
+      {
+        config: { scope: 'api_keys:manage' },
+        schema: {
+          tags: ['api keys'],
+          summary: 'Revoke an API key at once',
+          params: KeyParams,
+          response: { 204: Type.Null(), 404: Problem },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params;
+        const revoked = await deps.db.transaction(async (tx) => {
+          if (!(await revokeApiKey(tx, request.auth.orgId, id))) return false;
+          await deps.audit(tx, {
+            ...auditContext(request),
+            action: 'api_key.revoked',
+            objectType: 'api_key',
+            objectId: id,
+            outcome: 'success',
+          });
+          return true;
+        });
+        if (!revoked && !(await getApiKey(deps.db, request.auth.orgId, id)))
+          throw errors.notFound('The API key');
+        reply.code(204);
+      },
+    );
+
+    app.get(
+      '/v1/users',
+      {
+        config: { scope: 'users:read' },
+        schema: {
+          tags: ['users'],
+          summary: 'Staff users of the organisation',
+          response: {
+            200: Type.Object({
+              data: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  email: Type.String(),
+                  display_name: Nullable(Type.String()),
+                  role: Type.String(),
+                  status: Type.String(),
+                  created_at: DateTime,
+                  last_login_at: Nullable(DateTime),
+                }),
+              ),
+            }),
+          },
+        },
+      },
+      async (request) => ({ data: await listUsers(deps.db, request.auth.orgId) }),
+    );
+  };
+}

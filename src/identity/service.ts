@@ -1,0 +1,142 @@
+import type { FastifyRequest } from 'fastify';
+import type { Db, Queryable } from '../db/index.ts';
+import { errors } from '../errors/index.ts';
+import type { Actor, RequestAuth } from '../http/types.ts';
+import { checkApiKey, createApiKey, touchApiKey } from './api-keys.ts';
+import { PERMISSIONS } from './permissions.ts';
+import { createUser, generatePassword } from './users.ts';
+
+/** What identity records in the audit trail; the audit module's append satisfies it. */
+export interface AuditRecord {
+  orgId: string;
+  actor: Actor;
+  action: string;
+  objectType: string;
+  objectId: string;
+  outcome: 'success' | 'failure' | 'denied';
+  ip?: string | null;
+  requestId?: string | null;
+  details?: Record<string, string | number | boolean | null>;
+}
+
+export interface IdentityDeps {
+  db: Db;
+  audit(q: Queryable, record: AuditRecord): Promise<unknown>;
+  createOrgKey(q: Queryable, orgId: string): Promise<unknown>;
+  clock?: () => Date;
+}
+
+export interface InitResult {
+  org_id: string;
+  org_name: string;
+  admin_email: string;
+  /** One-time: shown once, stored only as an argon2id hash. */
+  admin_password: string;
+  /** One-time: shown once, stored only as a hash. */
+  api_key: string;
+}
+
+// last_used_at is written at most once a minute per key: a write per request would make every
+// read a durable commit.
+const TOUCH_INTERVAL_MS = 60_000;
+
+export class IdentityService {
+  private readonly deps: IdentityDeps;
+  private readonly clock: () => Date;
+  private readonly touched = new Map<string, number>();
+
+  constructor(deps: IdentityDeps) {
+    this.deps = deps;
+    this.clock = deps.clock ?? (() => new Date());
+  }
+
+  /** Creates an organisation with its key, a first administrator and a first API key, atomically. */
+  async initOrganization(input: { name: string; adminEmail: string; actor: Actor }): Promise<InitResult> {
+    const password = generatePassword();
+    return this.deps.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ org_id: string; name: string }>(
+        'INSERT INTO organizations (name) VALUES ($1) RETURNING org_id, name',
+        [input.name],
+      );
+      const org = rows[0]!;
+      await this.deps.createOrgKey(tx, org.org_id);
+      const user = await createUser(tx, org.org_id, { email: input.adminEmail, role: 'owner', password });
+      const { key, token } = await createApiKey(tx, org.org_id, {
+        name: 'First API key',
+        scopes: PERMISSIONS,
+        createdBy: input.actor,
+      });
+      const base = { orgId: org.org_id, actor: input.actor, outcome: 'success' as const };
+      await this.deps.audit(tx, {
+        ...base,
+        action: 'organization.created',
+        objectType: 'organization',
+        objectId: org.org_id,
+      });
+      await this.deps.audit(tx, {
+        ...base,
+        action: 'user.created',
+        objectType: 'user',
+        objectId: user.id,
+        details: { role: 'owner' },
+      });
+      await this.deps.audit(tx, {
+        ...base,
+        action: 'api_key.created',
+        objectType: 'api_key',
+        objectId: key.id,
+      });
+      return {
+        org_id: org.org_id,
+        org_name: org.name,
+        admin_email: user.email,
+        admin_password: password,
+        api_key: token,
+      };
+    });
+  }
+
+  /** Finds who is calling from the Authorization header; refuses with 401 and records why. */
+  async authenticate(request: FastifyRequest): Promise<RequestAuth> {
+    const header = request.headers.authorization;
+    if (!header) throw errors.unauthorized();
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw errors.unauthorized('Use "Authorization: Bearer <API key>".');
+    const now = this.clock();
+    const result = await checkApiKey(this.deps.db, match[1]!, now);
+    if (!result.ok) {
+      if (result.orgId && result.keyId) {
+        const { orgId, keyId } = result;
+        await this.deps.db.transaction((tx) =>
+          this.deps.audit(tx, {
+            orgId,
+            actor: { type: 'api_key', id: keyId, label: `spk_${keyId}` },
+            action: 'auth.api_key_rejected',
+            objectType: 'api_key',
+            objectId: keyId,
+            outcome: 'denied',
+            ip: request.ip,
+            requestId: request.id,
+            details: { reason: result.reason },
+          }),
+        );
+      }
+      throw errors.unauthorized(
+        result.reason === 'revoked' || result.reason === 'expired'
+          ? `This API key is ${result.reason}.`
+          : 'The API key is not valid.',
+      );
+    }
+    const { key } = result;
+    const last = this.touched.get(key.keyId) ?? key.lastUsedAt?.getTime() ?? 0;
+    if (now.getTime() - last >= TOUCH_INTERVAL_MS) {
+      this.touched.set(key.keyId, now.getTime());
+      await touchApiKey(this.deps.db, key.orgId, key.keyId);
+    }
+    return {
+      orgId: key.orgId,
+      actor: { type: 'api_key', id: key.keyId, label: `spk_${key.keyId}` },
+      scopes: key.scopes,
+    };
+  }
+}

@@ -1,0 +1,39 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One registry per process, served at /metrics in the Prometheus text format. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Histogram<'method' | 'route' | 'status'>;
+  readonly auditAppends: Counter<'outcome'>;
+  readonly queueJobs: Gauge<'queue' | 'state'>;
+  readonly queueOldestActiveSeconds: Gauge<'queue'>;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'sealpost_' });
+    this.httpRequests = new Histogram({
+      name: 'sealpost_http_request_duration_seconds',
+      help: 'HTTP requests by route template and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [this.registry],
+    });
+    this.auditAppends = new Counter({
+      name: 'sealpost_audit_events_total',
+      help: 'Audit events appended.',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    this.queueJobs = new Gauge({
+      name: 'sealpost_queue_jobs',
+      help: 'Jobs per queue and state.',
+      labelNames: ['queue', 'state'],
+      registers: [this.registry],
+    });
+    this.queueOldestActiveSeconds = new Gauge({
+      name: 'sealpost_queue_oldest_active_seconds',
+      help: 'Age of the oldest job held by a worker, per queue: a stuck lock shows here.',
+      labelNames: ['queue'],
+      registers: [this.registry],
+    });
+  }
+}
