@@ -1,5 +1,5 @@
 export { type ApiKey, checkApiKey, createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
 export { isPermission, PERMISSIONS, type Permission, ROLES } from './permissions.ts';
 export { identityRoutes } from './routes.ts';
-export { type AuditRecord, type IdentityDeps, IdentityService, type InitResult } from './service.ts';
+export { type IdentityDeps, IdentityService, type InitResult } from './service.ts';
 export { createUser, hashPassword, listUsers, verifyPassword } from './users.ts';

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import type { Actor, RequestAuth } from '../http/types.ts';
@@ -6,22 +7,9 @@ import { checkApiKey, createApiKey, touchApiKey } from './api-keys.ts';
 import { PERMISSIONS } from './permissions.ts';
 import { createUser, generatePassword } from './users.ts';
 
-/** What identity records in the audit trail; the audit module's append satisfies it. */
-export interface AuditRecord {
-  orgId: string;
-  actor: Actor;
-  action: string;
-  objectType: string;
-  objectId: string;
-  outcome: 'success' | 'failure' | 'denied';
-  ip?: string | null;
-  requestId?: string | null;
-  details?: Record<string, string | number | boolean | null>;
-}
-
 export interface IdentityDeps {
   db: Db;
-  audit(q: Queryable, record: AuditRecord): Promise<unknown>;
+  audit(q: Queryable, record: AuditInput): Promise<unknown>;
   createOrgKey(q: Queryable, orgId: string): Promise<unknown>;
   clock?: () => Date;
 }

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { Db, Queryable, Transaction } from '../db/index.ts';
+import { SealpostError } from '../errors/index.ts';
+import { canonicalJson, chainHash, eventDigest, GENESIS_HASH } from './hash.ts';
+import {
+  AUDIT_OUTCOMES,
+  type AuditDetails,
+  type AuditEvent,
+  type AuditInput,
+  type AuditOutcome,
+} from './types.ts';
+
+export interface AppendOptions {
+  /** The time recorded as occurred_at (tests pin it). Defaults to the system clock. */
+  clock?: () => Date;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ACTOR_TYPE = /^[a-z][a-z0-9_]{0,31}$/;
+const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+const OBJECT_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
+const MAX_DETAILS_BYTES = 8192;
+const MAX_DETAILS_DEPTH = 4;
+
+/**
+ * Appends an event to its organisation's chain and returns it as stored.
+ *
+ * Pass the transaction of the action being audited: the event commits with the action or not at
+ * all (fail closed: an action whose audit event cannot be written does not happen). Given the
+ * database itself, the append runs in a transaction of its own.
+ *
+ * The chain's head row stays locked until that transaction ends, so appends to one organisation
+ * queue behind it: append last, just before the transaction commits, and do not append to two
+ * organisations in one transaction (two such transactions could deadlock).
+ */
+export async function appendAudit(
+  q: Queryable,
+  input: AuditInput,
+  options: AppendOptions = {},
+): Promise<AuditEvent> {
+  const event = normalise(input);
+  const clock = options.clock ?? (() => new Date());
+  if (isDb(q)) return q.transaction((tx) => appendIn(tx, event, clock));
+  return appendIn(q, event, clock);
+}
+
+function isDb(q: Queryable): q is Db {
+  return typeof (q as Partial<Db>).transaction === 'function';
+}
+
+type Normalised = Omit<AuditEvent, 'seq' | 'eventId' | 'occurredAt' | 'prevHash' | 'hash'>;
+
+const INSERT = `
+  WITH head AS (SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE)
+  INSERT INTO audit_events (org_id, seq, event_id, occurred_at, actor_type, actor_id, actor_label, action,
+    object_type, object_id, outcome, ip, request_id, details, prev_hash, hash)
+  SELECT $1, head.seq + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, head.hash,
+    sha256(head.hash || int8send(head.seq + 1) || $14::bytea)
+  FROM head
+  RETURNING seq, prev_hash, hash`;
+
+/**
+ * One statement: lock the chain's head, place the event after it, hash it there. The insert
+ * trigger then checks the link and moves the head. The head row stays locked until the
+ * transaction ends, which is what keeps concurrent appends to one chain in a line.
+ */
+async function appendIn(
+  tx: Queryable | Transaction,
+  event: Normalised,
+  clock: () => Date,
+): Promise<AuditEvent> {
+  const occurredAt = new Date(clock().getTime());
+  if (Number.isNaN(occurredAt.getTime())) throw invalid('the clock returned an invalid date');
+  const unplaced = { ...event, eventId: randomUUID(), occurredAt };
+  const digest = eventDigest(unplaced);
+  const params = [
+    unplaced.orgId,
+    unplaced.eventId,
+    occurredAt.toISOString(),
+    unplaced.actor.type,
+    unplaced.actor.id,
+    unplaced.actor.label,
+    unplaced.action,
+    unplaced.objectType,
+    unplaced.objectId,
+    unplaced.outcome,
+    unplaced.ip,
+    unplaced.requestId,
+    JSON.stringify(unplaced.details),
+    digest,
+  ];
+  type Placed = { seq: number | string; prev_hash: Uint8Array; hash: Uint8Array };
+  let { rows } = await tx.query<Placed>(INSERT, params);
+  if (!rows[0]) {
+    // The chain's first event: create its empty head, then append.
+    await tx.query(
+      'INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (org_id) DO NOTHING',
+      [unplaced.orgId, GENESIS_HASH],
+    );
+    ({ rows } = await tx.query<Placed>(INSERT, params));
+  }
+  const row = rows[0];
+  if (!row)
+    throw new SealpostError('audit_unavailable', 'The audit chain head could not be locked.', {
+      status: 503,
+    });
+  const placed = {
+    ...unplaced,
+    seq: Number(row.seq),
+    prevHash: Buffer.from(row.prev_hash),
+    hash: Buffer.from(row.hash),
+  };
+  // The database hashed it; the verifier will hash it here. They must agree, or nothing commits.
+  if (!chainHash(placed.prevHash, placed.seq, digest).equals(placed.hash)) {
+    throw new SealpostError('audit_hash_mismatch', 'The database computed another audit hash.', {
+      status: 500,
+    });
+  }
+  return placed;
+}
+
+function invalid(message: string): SealpostError {
+  // A caller's bug, not the client's: the action fails (fail closed) and the server logs it.
+  return new SealpostError('audit_event_invalid', `Invalid audit event: ${message}.`, { status: 500 });
+}
+
+function text(value: unknown, name: string, max: number, min = 0): string {
+  if (typeof value !== 'string') throw invalid(`${name} must be a string`);
+  if (value.length < min || value.length > max) throw invalid(`${name} must be ${min} to ${max} characters`);
+  if (!value.isWellFormed() || value.includes('\u0000')) throw invalid(`${name} holds invalid characters`);
+  return value;
+}
+
+function optionalText(value: unknown, name: string, max: number): string | null {
+  return value === undefined || value === null ? null : text(value, name, max);
+}
+
+function pattern(value: unknown, name: string, re: RegExp, max: number): string {
+  const s = text(value, name, max, 1);
+  if (!re.test(s)) throw invalid(`${name} does not match ${re}`);
+  return s;
+}
+
+function normalise(input: AuditInput): Normalised {
+  if (typeof input.orgId !== 'string' || !UUID.test(input.orgId)) throw invalid('orgId must be a UUID');
+  if (!input.actor || typeof input.actor !== 'object') throw invalid('actor is required');
+  if (!AUDIT_OUTCOMES.includes(input.outcome))
+    throw invalid(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}`);
+  const details = input.details ?? {};
+  checkDetails(details);
+  if (Buffer.byteLength(canonicalJson(details)) > MAX_DETAILS_BYTES) {
+    throw invalid(`details must stay under ${MAX_DETAILS_BYTES} bytes`);
+  }
+  return {
+    orgId: input.orgId.toLowerCase(),
+    actor: {
+      type: pattern(input.actor.type, 'actor.type', ACTOR_TYPE, 32) as AuditEvent['actor']['type'],
+      id: text(input.actor.id, 'actor.id', 200, 1),
+      label: text(input.actor.label, 'actor.label', 200),
+    },
+    action: pattern(input.action, 'action', ACTION, 100),
+    objectType: pattern(input.objectType, 'objectType', OBJECT_TYPE, 64),
+    objectId: text(input.objectId, 'objectId', 200),
+    outcome: input.outcome as AuditOutcome,
+    ip: optionalText(input.ip, 'ip', 64),
+    requestId: optionalText(input.requestId, 'requestId', 128),
+    // A copy through JSON: what is hashed is exactly what the database stores and returns.
+    details: JSON.parse(JSON.stringify(details)) as AuditDetails,
+  };
+}
+
+/** Plain JSON only: finite numbers, well-formed strings, plain objects and arrays, bounded depth. */
+function checkDetails(value: unknown, path = 'details', depth = 0): void {
+  if (depth === 0 && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw invalid('details must be an object');
+  }
+  if (value === null || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw invalid(`${path} must be a finite number`);
+    return;
+  }
+  if (typeof value === 'string') {
+    text(value, path, 2000);
+    return;
+  }
+  if (typeof value !== 'object')
+    throw invalid(`${path} must be a string, number, boolean, null, array or object`);
+  if (depth >= MAX_DETAILS_DEPTH) throw invalid(`${path} is nested too deeply`);
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      checkDetails(item, `${path}[${i}]`, depth + 1);
+    });
+    return;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) throw invalid(`${path} must be a plain object`);
+  for (const [key, item] of Object.entries(value)) {
+    text(key, `${path} key`, 100, 1);
+    if (item === undefined) throw invalid(`${path}.${key} is undefined`);
+    checkDetails(item, `${path}.${key}`, depth + 1);
+  }
+}

@@ -1,0 +1,36 @@
+// The audit trail: every security-relevant action appends an event to its organisation's hash chain
+// in the action's own transaction; the database refuses to change or delete events, and verify
+// proves each chain intact or names the first broken event.
+
+export { type AppendOptions, appendAudit } from './append.ts';
+export { canonicalEvent, canonicalJson, chainHash, eventDigest, eventHash, GENESIS_HASH } from './hash.ts';
+export {
+  type AuditExportFormat,
+  type AuditFilter,
+  type AuditPage,
+  csvCell,
+  exportAudit,
+  formatAuditEvent,
+  listAuditEvents,
+} from './query.ts';
+export { auditRoutes } from './routes.ts';
+export {
+  type AuditDetails,
+  type AuditDetailValue,
+  type AuditEvent,
+  type AuditEventJson,
+  type AuditInput,
+  type AuditOutcome,
+  type AuditScalar,
+  auditEventJson,
+  SYSTEM_ORG_ID,
+} from './types.ts';
+export {
+  type AuditBreakReason,
+  type AuditVerifyBroken,
+  type AuditVerifyOk,
+  type AuditVerifyResult,
+  auditVerifyJson,
+  type VerifyOptions,
+  verifyAudit,
+} from './verify.ts';
