@@ -1,0 +1,1 @@
+export { headerFields, type SplitMessage, splitMessage } from './split.ts';
