@@ -45,7 +45,7 @@ export class PgliteDb implements Db {
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
     const result = await this.pglite.query<T>(sql, params as unknown[]);
     if (!READ_ONLY.test(sql)) await this.flush();
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    return { rows: result.rows, rowCount: result.rows.length || (result.affectedRows ?? 0) };
   }
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -56,7 +56,7 @@ export class PgliteDb implements Db {
         },
         async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []) {
           const result = await tx.query<R>(sql, params as unknown[]);
-          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+          return { rows: result.rows, rowCount: result.rows.length || (result.affectedRows ?? 0) };
         },
       };
       return fn(q);
@@ -75,6 +75,7 @@ export class PgliteDb implements Db {
   }
 
   async close(): Promise<void> {
+    if (this.pglite.closed) return;
     await this.pglite.close();
     // Closing runs a checkpoint: make the data files and pg_control durable too.
     if (this.flusher) {

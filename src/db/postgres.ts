@@ -14,15 +14,18 @@ export function openPostgres(url: string, poolSize = 10): PostgresDb {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: typeParsers });
   // An idle client that loses its connection emits 'error'; the pool replaces it.
   pool.on('error', () => {});
-  return new PostgresDb(pool);
+  return new PostgresDb(pool, url);
 }
 
 export class PostgresDb implements Db {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
+  /** For components that open their own connections (the job queue's LISTEN, for one). */
+  readonly url: string;
 
-  constructor(pool: pg.Pool) {
+  constructor(pool: pg.Pool, url: string) {
     this.pool = pool;
+    this.url = url;
   }
 
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {

@@ -61,6 +61,8 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
 
+  // The API speaks JSON only: any other body is a 415, not a string to be half-validated.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, {

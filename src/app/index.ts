@@ -1,0 +1,122 @@
+import type { AddressInfo } from 'node:net';
+import { type AuditInput, appendAudit, auditRoutes } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
+import { Keyring, loadMasterKeys } from '../crypto/index.ts';
+import type { Queryable } from '../db/index.ts';
+import { type Db, migrate, openDb, pendingMigrations } from '../db/index.ts';
+import { buildHttpServer, type HttpServer } from '../http/server.ts';
+import type { Actor } from '../http/types.ts';
+import { type IdentityDeps, IdentityService, type InitResult, identityRoutes } from '../identity/index.ts';
+import { createLogger, type Logger } from '../log/index.ts';
+import { Metrics } from '../metrics/index.ts';
+import { JobQueue } from '../queue/index.ts';
+
+export type Role = 'api' | 'worker' | 'smtp';
+export const ROLES: readonly Role[] = ['api', 'worker', 'smtp'];
+
+export interface AppOptions {
+  log?: Logger;
+  clock?: () => Date;
+}
+
+/**
+ * One Sealpost process: the database, the keyring, identity and audit, the queue, and the HTTP
+ * server. `start` runs the roles asked for; the CLI uses the same object without starting it.
+ */
+export class App {
+  readonly config: Config;
+  readonly db: Db;
+  readonly log: Logger;
+  readonly metrics = new Metrics();
+  readonly keyring: Keyring;
+  readonly identity: IdentityService;
+  readonly queue: JobQueue;
+  readonly clock: () => Date;
+  http: HttpServer | null = null;
+  private readonly identityDeps: IdentityDeps;
+  private roles: Role[] = [];
+
+  private constructor(config: Config, db: Db, keyring: Keyring, options: AppOptions) {
+    this.config = config;
+    this.db = db;
+    this.keyring = keyring;
+    this.log = options.log ?? createLogger(config.logLevel);
+    this.clock = options.clock ?? (() => new Date());
+    this.identityDeps = {
+      db,
+      audit: (q, record) => this.audit(q, record),
+      createOrgKey: (q, orgId) => keyring.createOrgKey(q, orgId),
+      clock: this.clock,
+    };
+    this.identity = new IdentityService(this.identityDeps);
+    this.queue = new JobQueue(db);
+  }
+
+  /** Opens the database and the keyring and brings the schema up to date. */
+  static async open(config: Config, options: AppOptions = {}): Promise<App> {
+    const masterKeys = await loadMasterKeys(config);
+    const db = await openDb(config);
+    try {
+      return await App.create(config, db, masterKeys, options);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+
+  /** Over a database already open (tests hand in theirs). */
+  static async create(
+    config: Config,
+    db: Db,
+    masterKeys: Awaited<ReturnType<typeof loadMasterKeys>>,
+    options: AppOptions = {},
+  ): Promise<App> {
+    await migrate(db);
+    return new App(config, db, new Keyring(db, masterKeys), options);
+  }
+
+  audit(q: Queryable, record: AuditInput) {
+    this.metrics.auditAppends.labels(record.outcome).inc();
+    return appendAudit(q, record);
+  }
+
+  async hasOrganizations(): Promise<boolean> {
+    const { rows } = await this.db.query('SELECT 1 FROM organizations LIMIT 1');
+    return rows.length > 0;
+  }
+
+  initOrganization(input: { name: string; adminEmail: string; actor: Actor }): Promise<InitResult> {
+    return this.identity.initOrganization(input);
+  }
+
+  async start(roles: readonly Role[] = ROLES): Promise<{ url: string | null }> {
+    this.roles = [...roles];
+    if (roles.includes('worker')) await this.queue.start();
+    let url: string | null = null;
+    if (roles.includes('api')) {
+      this.http = await buildHttpServer({
+        config: this.config,
+        log: this.log,
+        metrics: this.metrics,
+        authenticate: (request) => this.identity.authenticate(request),
+        ready: async () => {
+          if ((await pendingMigrations(this.db)).length > 0)
+            throw new Error('database migrations are pending');
+        },
+        routes: [identityRoutes(this.identityDeps), (app) => auditRoutes(app, { db: this.db })],
+      });
+      await this.http.listen({ host: this.config.httpHost, port: this.config.httpPort });
+      const address = this.http.server.address() as AddressInfo;
+      url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+    }
+    this.log.info({ roles, database: this.db.kind }, 'sealpost started');
+    return { url };
+  }
+
+  /** Stops taking work, lets what runs finish, then closes the database. */
+  async stop(): Promise<void> {
+    if (this.http) await this.http.close();
+    if (this.roles.includes('worker')) await this.queue.stop();
+    await this.db.close();
+  }
+}

@@ -1,0 +1,95 @@
+import { userInfo } from 'node:os';
+import type { App } from '../app/index.ts';
+import { exportAudit, verifyAudit } from '../audit/index.ts';
+import { migrate } from '../db/index.ts';
+import type { Actor } from '../http/types.ts';
+
+/** Where a command writes: progress for people (stderr), output for programs (stdout). */
+export interface CommandOutput {
+  progress(line: string): void;
+  write(chunk: string): void;
+}
+
+export type CommandArgs = Record<string, string | boolean | undefined>;
+
+/**
+ * The commands that need the database. The same functions run in the CLI's own process, or, when
+ * a server holds the embedded database, inside that server through its control socket.
+ */
+export const commands: Record<string, (app: App, args: CommandArgs, out: CommandOutput) => Promise<unknown>> =
+  {
+    async migrate(app, _args, out) {
+      const applied = await migrate(app.db, out.progress);
+      return { applied: applied.map((m) => `${m.version}_${m.name}`) };
+    },
+
+    async init(app, args) {
+      const org = requireString(args, 'org');
+      const admin = requireString(args, 'admin');
+      return app.initOrganization({ name: org, adminEmail: admin, actor: cliActor(args) });
+    },
+
+    async 'keys rotate'(app, args, out) {
+      if (typeof args.org === 'string') {
+        const version = await app.keyring.rotateOrgKey(args.org);
+        return { rotated: 'organization', org_id: args.org, version };
+      }
+      return { rotated: 'master', ...(await app.keyring.rotateMaster(undefined, out.progress)) };
+    },
+
+    async 'audit verify'(app, args, out) {
+      return verifyAudit(app.db, { orgId: optionalString(args, 'org'), onProgress: out.progress });
+    },
+
+    async 'audit export'(app, args, out) {
+      const format = args.format === 'csv' ? 'csv' : 'jsonl';
+      let lines = 0;
+      for await (const line of exportAudit(
+        app.db,
+        {
+          orgId: requireString(args, 'org'),
+          from: dateArg(args, 'from'),
+          to: dateArg(args, 'to'),
+          actorId: optionalString(args, 'actor'),
+          objectType: optionalString(args, 'object-type'),
+          objectId: optionalString(args, 'object-id'),
+          action: optionalString(args, 'action'),
+        },
+        format,
+      )) {
+        out.write(`${line}\n`);
+        if (++lines % 10_000 === 0) out.progress(`exported ${lines} lines`);
+      }
+      return { exported_lines: lines };
+    },
+  };
+
+/** The operating-system user who ran the command, recorded as the audit actor. */
+function cliActor(args: CommandArgs): Actor {
+  const user = typeof args['os-user'] === 'string' ? args['os-user'] : userInfo().username;
+  return { type: 'cli', id: user, label: `cli:${user}` };
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function requireString(args: CommandArgs, name: string): string {
+  const value = args[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function optionalString(args: CommandArgs, name: string): string | undefined {
+  const value = args[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function dateArg(args: CommandArgs, name: string): Date | undefined {
+  const value = optionalString(args, name);
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()))
+    throw new UsageError(`--${name} must be a date such as 2026-11-01T00:00:00Z`);
+  return date;
+}

@@ -1,0 +1,189 @@
+import { createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { App, ROLES, type Role } from '../app/index.ts';
+import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
+import { configurationReference } from '../config/reference.ts';
+import { embeddedDbDir } from '../db/index.ts';
+import { DataDirInUseError, dataDirHolder } from '../db/lock.ts';
+import { createLogger } from '../log/index.ts';
+import { type CommandArgs, type CommandOutput, commands, UsageError } from './commands.ts';
+import { controlSocketPath, runRemote, startControlServer } from './control.ts';
+
+const USAGE = `Usage: sealpost <command> [options]
+
+Commands:
+  serve [--only api,worker,smtp]        run Sealpost (all roles by default)
+  migrate                               apply pending database migrations
+  init --org NAME --admin EMAIL [--json]
+                                        create an organisation and its first administrator
+  keys rotate [--org ORG_ID]            re-wrap every organisation key under a new master key,
+                                        or with --org give that organisation a new key version
+  audit verify [--org ORG_ID] [--json]  prove the audit chains intact, or name the first broken event
+  audit export --org ORG_ID [--from T] [--to T] [--actor ID] [--object-type T] [--object-id ID]
+               [--action A] [--format jsonl|csv] [--output FILE]
+  config [--docs]                       show the effective configuration (secrets masked),
+                                        or print the configuration reference
+
+Configuration comes from SEALPOST_* environment variables: see docs/configuration.md.
+While \`serve\` runs on the embedded database, the other commands run inside it.`;
+
+const OPTIONS = {
+  only: { type: 'string' },
+  org: { type: 'string' },
+  admin: { type: 'string' },
+  json: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  actor: { type: 'string' },
+  'object-type': { type: 'string' },
+  'object-id': { type: 'string' },
+  action: { type: 'string' },
+  format: { type: 'string' },
+  output: { type: 'string' },
+  docs: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const stderr = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+  const args = values as CommandArgs;
+  const name = positionals.slice(0, 2).join(' ');
+  const command = commands[name] ? name : commands[positionals[0] ?? ''] ? positionals[0]! : positionals[0];
+
+  if (!command || values.help || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  if (command === 'config') {
+    if (values.docs) {
+      process.stdout.write(configurationReference());
+      return 0;
+    }
+    process.stdout.write(`${JSON.stringify(describeConfig(loadConfig()), null, 2)}\n`);
+    return 0;
+  }
+  const config = loadConfig();
+  if (command === 'serve') return serve(config, parseRoles(values.only));
+  if (!commands[command]) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+  return runCommand(config, command, args);
+}
+
+function parseRoles(only: string | undefined): Role[] {
+  if (!only) return [...ROLES];
+  const roles = only.split(',').map((r) => r.trim());
+  const unknown = roles.filter((r) => !ROLES.includes(r as Role));
+  if (unknown.length > 0) throw new UsageError(`--only takes ${ROLES.join(', ')}; not ${unknown.join(', ')}`);
+  return roles as Role[];
+}
+
+async function runCommand(config: Config, command: string, args: CommandArgs): Promise<number> {
+  let outputFile: ReturnType<typeof createWriteStream> | null = null;
+  if (typeof args.output === 'string') outputFile = createWriteStream(args.output, { mode: 0o600 });
+  const out: CommandOutput = {
+    progress: stderr,
+    write: (chunk) => (outputFile ? outputFile.write(chunk) : process.stdout.write(chunk)),
+  };
+  let result: unknown;
+  const holder = config.databaseUrl ? null : dataDirHolder(embeddedDbDir(config));
+  if (holder !== null) {
+    stderr(`The server (process ${holder}) holds the embedded database: running "${command}" inside it.`);
+    result = await runRemote(controlSocketPath(config.dataDir), command, args, out);
+  } else {
+    const app = await App.open(config, { log: createLogger('warn') });
+    try {
+      result = await commands[command]!(app, args, out);
+    } finally {
+      await app.stop();
+    }
+  }
+  if (outputFile) await new Promise((resolve) => outputFile.end(resolve));
+  return report(command, args, result);
+}
+
+/** Prints a command's result for people, or as JSON with --json. */
+function report(command: string, args: CommandArgs, result: unknown): number {
+  const r = result as Record<string, unknown>;
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else if (command === 'init') {
+    process.stdout.write(
+      [
+        `Created organisation "${r.org_name}" (${r.org_id}).`,
+        `  Administrator: ${r.admin_email}`,
+        `  Password:      ${r.admin_password}   (shown once; change it at first sign-in)`,
+        `  API key:       ${r.api_key}   (shown once)`,
+        '',
+      ].join('\n'),
+    );
+  } else if (command === 'audit verify') {
+    if (r.ok) stderr(`Audit trail intact: ${r.events} events in ${r.chains} chain(s) verified.`);
+    else stderr(`Audit trail BROKEN: ${JSON.stringify(result)}`);
+  } else if (command === 'migrate') {
+    const applied = r.applied as string[];
+    stderr(applied.length ? `Applied ${applied.length} migration(s).` : 'The database schema is up to date.');
+  } else if (command !== 'audit export') {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    stderr(`Exported ${r.exported_lines} line(s).`);
+  }
+  if (command === 'audit verify' && !r.ok) return 1;
+  return 0;
+}
+
+async function serve(config: Config, roles: Role[]): Promise<number> {
+  const app = await App.open(config);
+  let firstRun = null;
+  if (!(await app.hasOrganizations())) {
+    firstRun = await app.initOrganization({
+      name: config.firstOrgName,
+      adminEmail: config.firstAdminEmail,
+      actor: { type: 'system', id: 'first-start', label: 'first-start' },
+    });
+  }
+  const { url } = await app.start(roles);
+  const control = config.databaseUrl
+    ? null
+    : await startControlServer(app, controlSocketPath(config.dataDir));
+  const where = config.databaseUrl ? 'PostgreSQL' : `the embedded database in ${embeddedDbDir(config)}`;
+  stderr(`Sealpost is running at ${url ?? '(no HTTP role)'} (roles: ${roles.join(', ')}; ${where})`);
+  if (firstRun) {
+    stderr(`First start: created organisation "${firstRun.org_name}" (${firstRun.org_id}).`);
+    stderr(`  Admin login: ${firstRun.admin_email}`);
+    stderr(`  Password:    ${firstRun.admin_password}   (shown once)`);
+    stderr(`  API key:     ${firstRun.api_key}   (shown once)`);
+    if (url)
+      stderr(`  Try it:      curl -H "Authorization: Bearer ${firstRun.api_key}" ${url}/v1/organization`);
+  }
+  if (url) stderr(`API reference: ${url}/docs  ·  OpenAPI document: ${url}/openapi.json`);
+  stderr('Press Ctrl+C to stop.');
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  stderr('Stopping: finishing requests and jobs under way.');
+  control?.close();
+  await app.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    if (err instanceof ConfigError) stderr(err.message);
+    else if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      stderr(`sealpost: ${err.message}\nRun "sealpost help" for usage.`);
+      process.exit(2);
+    } else if (err instanceof DataDirInUseError) stderr(`sealpost: ${err.message}`);
+    else stderr(`sealpost: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { runCli, startServe } from '../support/cli.ts';
+import { createTestDb } from '../support/db.ts';
+
+const folders: string[] = [];
+function dataDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
+  folders.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+});
+
+const api = async (url: string, path: string, token: string, init: RequestInit = {}) => {
+  const res = await fetch(`${url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field
+  const body: any = res.status === 204 ? null : await res.json();
+  return { status: res.status, body };
+};
+
+describe('sealpost CLI on the embedded database', () => {
+  test('init --json creates an organisation, its administrator and a working API key; the key file is 0600', async () => {
+    const dir = dataDir();
+    const init = await runCli(
+      ['init', '--org', 'Northside Clinic', '--admin', 'it@northside.example', '--json'],
+      {
+        SEALPOST_DATA_DIR: dir,
+      },
+    );
+    assert.equal(init.code, 0, init.stderr);
+    const result = JSON.parse(init.stdout);
+    assert.match(result.org_id, /^[0-9a-f-]{36}$/);
+    assert.equal(result.admin_email, 'it@northside.example');
+    assert.ok(result.admin_password.length >= 20);
+    assert.match(result.api_key, /^spk_/);
+    assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
+
+    const serve = await startServe({ SEALPOST_DATA_DIR: dir });
+    try {
+      assert.equal(serve.apiKey, null, 'an organisation exists: no first-start organisation is made');
+      const org = await api(serve.url, '/v1/organization', result.api_key);
+      assert.equal(org.body.name, 'Northside Clinic');
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test('first start prints the URL, an admin login and an API key; the CLI works while serve runs', async () => {
+    const dir = dataDir();
+    const serve = await startServe({ SEALPOST_DATA_DIR: dir });
+    try {
+      assert.match(serve.output(), /Admin login: admin@sealpost\.localhost/);
+      assert.match(serve.output(), /Password: +\S{20,}/);
+      assert.ok(serve.apiKey);
+      assert.deepEqual(await (await fetch(`${serve.url}/healthz`)).json(), { status: 'ok' });
+      const org = await api(serve.url, '/v1/organization', serve.apiKey);
+      assert.equal(org.status, 200);
+
+      const init = await runCli(['init', '--org', 'Second', '--admin', 'b@second.example', '--json'], {
+        SEALPOST_DATA_DIR: dir,
+      });
+      assert.equal(init.code, 0, init.stderr);
+      assert.match(init.stderr, /running "init" inside it/);
+      const second = JSON.parse(init.stdout);
+      assert.equal((await api(serve.url, '/v1/organization', second.api_key)).body.name, 'Second');
+
+      const verify = await runCli(['audit', 'verify', '--json'], { SEALPOST_DATA_DIR: dir });
+      assert.equal(verify.code, 0, verify.stderr);
+      assert.equal(JSON.parse(verify.stdout).ok, true);
+
+      const csv = await runCli(['audit', 'export', '--org', second.org_id, '--format', 'csv'], {
+        SEALPOST_DATA_DIR: dir,
+      });
+      assert.equal(csv.code, 0, csv.stderr);
+      const lines = csv.stdout.trim().split('\n');
+      assert.match(lines[0]!, /action/);
+      assert.ok(lines.some((l) => l.includes('organization.created')));
+      assert.ok(!csv.stdout.includes(org.body.id), "only the named organisation's events");
+
+      const rotate = await runCli(['keys', 'rotate'], { SEALPOST_DATA_DIR: dir });
+      assert.equal(rotate.code, 0, rotate.stderr);
+      const migrate = await runCli(['migrate'], { SEALPOST_DATA_DIR: dir });
+      assert.equal(migrate.code, 0, migrate.stderr);
+      assert.match(migrate.stderr, /up to date/);
+    } finally {
+      assert.equal(await serve.stop(), 0);
+    }
+  });
+
+  test('bad configuration and bad usage are named clearly', async () => {
+    const bad = await runCli(['migrate'], { SEALPOST_HTTP_PORT: 'eighty', SEALPOST_PUBLIC_URL: 'nope' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /SEALPOST_HTTP_PORT: must be a whole number/);
+    assert.match(bad.stderr, /SEALPOST_PUBLIC_URL: must be a URL/);
+    const usage = await runCli(['frobnicate'], {});
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /unknown command "frobnicate"/);
+    const missing = await runCli(['init', '--org', 'x'], { SEALPOST_DATA_DIR: dataDir() });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--admin is required/);
+  });
+
+  test('kill -9 loses nothing that was acknowledged', async () => {
+    const dir = dataDir();
+    const first = await startServe({ SEALPOST_DATA_DIR: dir });
+    const token = first.apiKey!;
+    const acknowledged: string[] = [];
+    // Requests in flight when the process dies: each one is either acknowledged or not, never lost.
+    const inFlight = Array.from({ length: 40 }, (_, i) =>
+      api(first.url, '/v1/api-keys', token, {
+        method: 'POST',
+        body: JSON.stringify({ name: `key ${i}`, scopes: ['org:read'] }),
+      })
+        .then((res) => {
+          if (res.status === 201) acknowledged.push(res.body.id);
+        })
+        .catch(() => {}),
+    );
+    while (acknowledged.length < 15) await new Promise((r) => setTimeout(r, 5));
+    await first.stop('SIGKILL');
+    await Promise.all(inFlight);
+
+    const second = await startServe({ SEALPOST_DATA_DIR: dir });
+    try {
+      const list = await api(second.url, '/v1/api-keys', token);
+      const stored = new Set(list.body.data.map((k: { id: string }) => k.id));
+      for (const id of acknowledged) assert.ok(stored.has(id), `acknowledged key ${id} survived kill -9`);
+      const verify = await runCli(['audit', 'verify', '--json'], { SEALPOST_DATA_DIR: dir });
+      assert.equal(JSON.parse(verify.stdout).ok, true, 'the audit chain is intact after the crash');
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('sealpost CLI on PostgreSQL', () => {
+  test('init, then serve with the api and worker roles in separate processes', async (t) => {
+    let testDb: Awaited<ReturnType<typeof createTestDb>>;
+    try {
+      testDb = await createTestDb('postgres');
+    } catch (err) {
+      if (process.env.CI) throw err;
+      t.skip(`PostgreSQL unreachable: ${(err as Error).message}`);
+      return;
+    }
+    await testDb.db.close();
+    const env = { SEALPOST_DATABASE_URL: testDb.location, SEALPOST_DATA_DIR: dataDir() };
+    try {
+      const init = await runCli(['init', '--org', 'PG Org', '--admin', 'a@pg.example', '--json'], env);
+      assert.equal(init.code, 0, init.stderr);
+      const { api_key } = JSON.parse(init.stdout);
+      const apiRole = await startServe(env, ['--only', 'api']);
+      const workerRole = await startServe({ ...env, SEALPOST_HTTP_PORT: '0' }, ['--only', 'worker']).catch(
+        (err: Error) => err,
+      );
+      try {
+        assert.match(apiRole.output(), /roles: api; PostgreSQL/);
+        assert.equal((await api(apiRole.url, '/v1/organization', api_key)).body.name, 'PG Org');
+        assert.ok(!(workerRole instanceof Error), String(workerRole));
+      } finally {
+        await apiRole.stop();
+        if (!(workerRole instanceof Error)) await workerRole.stop();
+      }
+    } finally {
+      await testDb.dispose();
+    }
+  });
+});

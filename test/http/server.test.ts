@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import type { InitResult } from '../../src/identity/index.ts';
+import { createLogger } from '../../src/log/index.ts';
+import { startTestServer, type TestServer } from '../support/app.ts';
+import { createTestDb, type TestDb } from '../support/db.ts';
+
+describe('HTTP server', () => {
+  let testDb: TestDb;
+  let server: TestServer;
+  let org: InitResult;
+  const logLines: string[] = [];
+
+  before(async () => {
+    testDb = await createTestDb('pglite');
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        logLines.push(...String(chunk).split('\n').filter(Boolean));
+        done();
+      },
+    });
+    server = await startTestServer(
+      testDb,
+      { SEALPOST_HTTP_BODY_LIMIT: '2048', SEALPOST_RATE_LIMIT_PER_ADDRESS: '40' },
+      { log: createLogger('info', sink) },
+    );
+    org = await server.createOrg('Lab');
+  });
+  after(async () => {
+    await server.close();
+    await testDb.dispose();
+  });
+
+  test('health and readiness', async () => {
+    assert.deepEqual((await server.request('GET', '/healthz')).body, { status: 'ok' });
+    assert.deepEqual((await server.request('GET', '/readyz')).body, { status: 'ready' });
+  });
+
+  test('the OpenAPI 3.1 document describes every route, and the reference page is served under a CSP', async () => {
+    const doc = await server.request('GET', '/openapi.json');
+    assert.equal(doc.status, 200);
+    assert.equal(doc.body.openapi, '3.1.0');
+    for (const path of [
+      '/v1/api-keys',
+      '/v1/api-keys/{id}',
+      '/v1/organization',
+      '/v1/audit-events',
+      '/healthz',
+    ]) {
+      assert.ok(doc.body.paths[path], `${path} is documented`);
+    }
+    assert.ok(doc.body.paths['/v1/api-keys'].post.requestBody, 'request bodies are described');
+    const page = await server.request('GET', '/docs/');
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /script-src[^;]*unsafe-inline/);
+  });
+
+  test('security headers and request ids on every answer', async () => {
+    const res = await server.request('GET', '/v1/organization', {
+      token: org.api_key,
+      headers: { 'x-request-id': 'trace-42' },
+    });
+    assert.equal(res.headers.get('x-request-id'), 'trace-42');
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const generated = await server.request('GET', '/healthz', {
+      headers: { 'x-request-id': 'bad id\twith tab' },
+    });
+    assert.match(generated.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  test('unknown routes and oversized bodies are problems', async () => {
+    const missing = await server.request('GET', '/v1/nothing-here', { token: org.api_key });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.code, 'not_found');
+    const big = await server.request('POST', '/v1/api-keys', {
+      token: org.api_key,
+      body: { name: 'x'.repeat(4096), scopes: ['org:read'] },
+    });
+    assert.equal(big.status, 413);
+    assert.equal(big.body.code, 'body_too_large');
+  });
+
+  test('metrics in the Prometheus format', async () => {
+    const res = await server.request('GET', '/metrics');
+    assert.equal(res.status, 200);
+    assert.match(res.text, /sealpost_http_request_duration_seconds_bucket\{.*route="\/v1\/organization"/);
+    assert.match(res.text, /sealpost_audit_events_total/);
+  });
+
+  test('logs are JSON lines that hold neither the API key nor addresses', async () => {
+    await server.request('GET', '/v1/organization?email=patient%40example.org', { token: org.api_key });
+    assert.ok(logLines.length > 0);
+    for (const line of logLines) JSON.parse(line);
+    const all = logLines.join('\n');
+    assert.ok(all.includes('"path":"/v1/organization"'));
+    assert.ok(!all.includes(org.api_key.slice(22)), 'no API key secret in logs');
+    assert.ok(!all.includes('patient'), 'no query string in logs');
+  });
+
+  test('requests without a key are limited per address', async () => {
+    let limited = null;
+    for (let i = 0; i < 60 && !limited; i++) {
+      const res = await server.request('GET', '/healthz');
+      if (res.status === 429) limited = res;
+    }
+    assert.ok(limited, 'the address limit was reached');
+    assert.equal(limited.body.code, 'rate_limited');
+    assert.ok(limited.headers.get('retry-after'));
+    // A key has its own, separate budget.
+    assert.equal((await server.request('GET', '/v1/organization', { token: org.api_key })).status, 200);
+  });
+});

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { InitResult } from '../../src/identity/index.ts';
+import { startTestServer, type TestServer } from '../support/app.ts';
+import { describeEachDb } from '../support/db.ts';
+
+// Every documented route, called with a second tenant's all-permissions key against the first
+// tenant's objects, must show nothing of the first tenant and change nothing of it. A new route
+// with a path parameter or body this test does not know fails here until the test learns it.
+
+const SAMPLE_BODIES: Record<string, unknown> = {
+  'POST /v1/api-keys': { name: 'tenant probe', scopes: ['org:read'] },
+};
+
+describeEachDb('tenant isolation on every route', (suite) => {
+  let server: TestServer;
+  let a: InitResult;
+  let b: InitResult;
+  let aKeyId: string;
+
+  before(async () => {
+    server = await startTestServer(suite.testDb);
+    a = await server.createOrg('Alpha Clinic');
+    b = await server.createOrg('Beta Health');
+    const created = await server.request('POST', '/v1/api-keys', {
+      token: a.api_key,
+      body: { name: 'alpha integration', scopes: ['org:read'] },
+    });
+    aKeyId = created.body.id;
+  });
+  after(() => server.close());
+
+  test("B's key sees and changes nothing of A's", async () => {
+    const aState = async () =>
+      (
+        await suite.db.query(
+          'SELECT key_id, revoked_at, name FROM api_keys WHERE org_id = $1 ORDER BY key_id',
+          [a.org_id],
+        )
+      ).rows;
+    const aEvents = async () =>
+      (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(
+        (r) => r.event_id as string,
+      );
+    const stateBefore = await aState();
+    const eventIds = await aEvents();
+    const secrets = [a.org_id, aKeyId, a.admin_email, a.api_key.slice(4, 20), ...eventIds];
+
+    const doc = (await server.request('GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
+    };
+    const exercised: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const method of Object.keys(operations)) {
+        const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+        let concrete = path;
+        for (const param of params) {
+          assert.equal(param, 'id', `teach this test the path parameter {${param}} of ${method} ${path}`);
+          concrete = concrete.replace('{id}', aKeyId);
+        }
+        const name = `${method.toUpperCase()} ${path}`;
+        const needsBody = method === 'post' || method === 'put' || method === 'patch';
+        if (needsBody) assert.ok(name in SAMPLE_BODIES, `teach this test a sample body for ${name}`);
+        const res = await server.request(method.toUpperCase(), concrete, {
+          token: b.api_key,
+          body: needsBody ? SAMPLE_BODIES[name] : undefined,
+        });
+        assert.ok(res.status < 500, `${name} answered ${res.status}`);
+        if (params.length > 0) assert.equal(res.status, 404, `${name} with A's id must be not found for B`);
+        for (const secret of secrets) {
+          assert.ok(!res.text.includes(secret), `${name} leaked ${secret} of tenant A`);
+        }
+        exercised.push(name);
+      }
+    }
+    assert.ok(exercised.length >= 6, `exercised ${exercised.join(', ')}`);
+    assert.deepEqual(await aState(), stateBefore, "A's API keys are unchanged");
+    assert.deepEqual((await aEvents()).sort(), [...eventIds].sort(), "A's audit trail is unchanged");
+  });
+});
