@@ -10,9 +10,7 @@ export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['success', 'failure', 'd
 export type AuditScalar = string | number | boolean | null;
 /** What `details` may hold: scalars, and arrays and objects of them (nested four levels at most). */
 export type AuditDetailValue =
-  | AuditScalar
-  | readonly AuditDetailValue[]
-  | { readonly [key: string]: AuditDetailValue };
+  AuditScalar | readonly AuditDetailValue[] | { readonly [key: string]: AuditDetailValue };
 export type AuditDetails = { readonly [key: string]: AuditDetailValue };
 
 /** What a caller records: who did what to which object, from where, and how it ended. */

@@ -21,7 +21,6 @@ const api = async (url: string, path: string, token: string, init: RequestInit =
     ...init,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
   });
-  // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field
   const body: any = res.status === 204 ? null : await res.json();
   return { status: res.status, body };
 };

@@ -19,7 +19,6 @@ export interface TestServer {
     method: string,
     path: string,
     options?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string },
-    // biome-ignore lint/suspicious/noExplicitAny: tests check answers field by field
   ): Promise<{ status: number; headers: Headers; body: any; text: string }>;
   /** Creates another organisation with its administrator and an all-permissions API key. */
   createOrg(name: string): Promise<InitResult>;
