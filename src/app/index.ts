@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { type AuditInput, appendAudit, auditRoutes } from '../audit/index.ts';
+import { type AuditInput, appendAudit, auditRoutes, SYSTEM_ORG_ID, verifyAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { Keyring, loadMasterKeys } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
@@ -91,7 +91,7 @@ export class App {
 
   async start(roles: readonly Role[] = ROLES): Promise<{ url: string | null }> {
     this.roles = [...roles];
-    if (roles.includes('worker')) await this.queue.start();
+    if (roles.includes('worker')) await this.startWorker();
     let url: string | null = null;
     if (roles.includes('api')) {
       this.http = await buildHttpServer({
@@ -111,6 +111,34 @@ export class App {
     }
     this.log.info({ roles, database: this.db.kind }, 'sealpost started');
     return { url };
+  }
+
+  private async startWorker(): Promise<void> {
+    await this.queue.start();
+    this.metrics.queueStats = () => this.queue.stats();
+    // Every night each audit chain is verified, and the result itself goes on the record.
+    await this.queue.define('audit.verify', { retryLimit: 2, expireInSeconds: 3600 });
+    await this.queue.schedule('audit.verify', '17 3 * * *');
+    await this.queue.work('audit.verify', () => this.verifyAuditTrail().then(() => {}));
+  }
+
+  /** Verifies every audit chain and records the outcome in the system chain. */
+  async verifyAuditTrail() {
+    const result = await verifyAudit(this.db);
+    if (!result.ok)
+      this.log.error({ org_id: result.orgId, seq: result.seq, reason: result.reason }, 'audit chain broken');
+    await this.audit(this.db, {
+      orgId: SYSTEM_ORG_ID,
+      actor: { type: 'system', id: 'scheduler', label: 'scheduler' },
+      action: 'audit.verified',
+      objectType: 'audit_trail',
+      objectId: result.ok ? 'all' : result.orgId,
+      outcome: result.ok ? 'success' : 'failure',
+      details: result.ok
+        ? { chains: result.chains, events: result.events }
+        : { reason: result.reason, seq: result.seq, chains: result.chains },
+    });
+    return result;
   }
 
   /** Stops taking work, lets what runs finish, then closes the database. */

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import type { App } from '../app/index.ts';
-import { exportAudit, verifyAudit } from '../audit/index.ts';
+import { appendAudit, auditVerifyJson, exportAudit, SYSTEM_ORG_ID, verifyAudit } from '../audit/index.ts';
 import { migrate } from '../db/index.ts';
 import type { Actor } from '../http/types.ts';
 
@@ -30,15 +30,39 @@ export const commands: Record<string, (app: App, args: CommandArgs, out: Command
     },
 
     async 'keys rotate'(app, args, out) {
+      const actor = cliActor(args);
       if (typeof args.org === 'string') {
         const version = await app.keyring.rotateOrgKey(args.org);
+        await appendAudit(app.db, {
+          orgId: args.org,
+          actor,
+          action: 'org_key.rotated',
+          objectType: 'organization',
+          objectId: args.org,
+          outcome: 'success',
+          details: { version },
+        });
         return { rotated: 'organization', org_id: args.org, version };
       }
-      return { rotated: 'master', ...(await app.keyring.rotateMaster(undefined, out.progress)) };
+      const result = await app.keyring.rotateMaster(undefined, out.progress);
+      await appendAudit(app.db, {
+        orgId: SYSTEM_ORG_ID,
+        actor,
+        action: 'master_key.rotated',
+        objectType: 'master_key',
+        objectId: result.master_key_id,
+        outcome: 'success',
+        details: { rewrapped: result.rewrapped },
+      });
+      return { rotated: 'master', ...result };
     },
 
     async 'audit verify'(app, args, out) {
-      return verifyAudit(app.db, { orgId: optionalString(args, 'org'), onProgress: out.progress });
+      const result = await verifyAudit(app.db, {
+        orgId: optionalString(args, 'org'),
+        onProgress: out.progress,
+      });
+      return auditVerifyJson(result);
     },
 
     async 'audit export'(app, args, out) {
@@ -60,6 +84,16 @@ export const commands: Record<string, (app: App, args: CommandArgs, out: Command
         out.write(`${line}\n`);
         if (++lines % 10_000 === 0) out.progress(`exported ${lines} lines`);
       }
+      // Taking a copy of the trail out of Sealpost is itself on the record.
+      await appendAudit(app.db, {
+        orgId: requireString(args, 'org'),
+        actor: cliActor(args),
+        action: 'audit.exported',
+        objectType: 'audit_trail',
+        objectId: requireString(args, 'org'),
+        outcome: 'success',
+        details: { format, lines },
+      });
       return { exported_lines: lines };
     },
   };

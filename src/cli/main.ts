@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { App, ROLES, type Role } from '../app/index.ts';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
@@ -90,6 +91,8 @@ async function runCommand(config: Config, command: string, args: CommandArgs): P
     progress: stderr,
     write: (chunk) => (outputFile ? outputFile.write(chunk) : process.stdout.write(chunk)),
   };
+  // The audit trail names the operating-system user who ran the command, even when the server runs it.
+  args['os-user'] = userInfo().username;
   let result: unknown;
   const holder = config.databaseUrl ? null : dataDirHolder(embeddedDbDir(config));
   if (holder !== null) {

@@ -7,6 +7,12 @@ export class Metrics {
   readonly auditAppends: Counter<'outcome'>;
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly queueOldestActiveSeconds: Gauge<'queue'>;
+  /** Read at each scrape by the worker role; unset in a process that runs no worker. */
+  queueStats:
+    | (() => Promise<
+        { name: string; queued: number; active: number; failed: number; oldestActiveSeconds: number }[]
+      >)
+    | null = null;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'sealpost_' });
@@ -23,17 +29,29 @@ export class Metrics {
       labelNames: ['outcome'],
       registers: [this.registry],
     });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client binds `this` in collect to the gauge
+    const metrics = this;
     this.queueJobs = new Gauge({
       name: 'sealpost_queue_jobs',
       help: 'Jobs per queue and state.',
       labelNames: ['queue', 'state'],
       registers: [this.registry],
+      async collect() {
+        for (const q of (await metrics.queueStats?.()) ?? []) {
+          this.labels(q.name, 'queued').set(q.queued);
+          this.labels(q.name, 'active').set(q.active);
+          this.labels(q.name, 'failed').set(q.failed);
+        }
+      },
     });
     this.queueOldestActiveSeconds = new Gauge({
       name: 'sealpost_queue_oldest_active_seconds',
       help: 'Age of the oldest job held by a worker, per queue: a stuck lock shows here.',
       labelNames: ['queue'],
       registers: [this.registry],
+      async collect() {
+        for (const q of (await metrics.queueStats?.()) ?? []) this.labels(q.name).set(q.oldestActiveSeconds);
+      },
     });
   }
 }

@@ -83,6 +83,16 @@ describe('sealpost CLI on the embedded database', () => {
       assert.match(lines[0]!, /action/);
       assert.ok(lines.some((l) => l.includes('organization.created')));
       assert.ok(!csv.stdout.includes(org.body.id), "only the named organisation's events");
+      // The export itself went on the record, under the name of the user who ran the command.
+      const jsonl = await runCli(['audit', 'export', '--org', second.org_id], { SEALPOST_DATA_DIR: dir });
+      const exported = jsonl.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .find((e) => e.action === 'audit.exported');
+      assert.ok(exported, jsonl.stdout);
+      assert.equal(exported.actor_type, 'cli');
+      assert.deepEqual(exported.details, { format: 'csv', lines: lines.length });
 
       const rotate = await runCli(['keys', 'rotate'], { SEALPOST_DATA_DIR: dir });
       assert.equal(rotate.code, 0, rotate.stderr);

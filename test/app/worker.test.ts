@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { App } from '../../src/app/index.ts';
+import { SYSTEM_ORG_ID } from '../../src/audit/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { loadMasterKeys } from '../../src/crypto/index.ts';
+import { describeEachDb } from '../support/db.ts';
+
+describeEachDb('the worker role', (suite) => {
+  test('schedules the nightly audit verification, records its result, and reports its queues as metrics', async () => {
+    const config = loadConfig({
+      SEALPOST_DATA_DIR: mkdtempSync(join(tmpdir(), 'sealpost-worker-')),
+      SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
+      SEALPOST_LOG_LEVEL: 'silent',
+    });
+    const app = await App.create(config, suite.db, loadMasterKeys(config));
+    await app.start(['worker']);
+    try {
+      const schedules = await app.queue.boss.getSchedules('audit.verify');
+      assert.equal(schedules[0]?.cron, '17 3 * * *');
+
+      await app.initOrganization({
+        name: 'Night Clinic',
+        adminEmail: 'it@night.example',
+        actor: { type: 'system', id: 'test', label: 'test' },
+      });
+      const result = await app.verifyAuditTrail();
+      assert.equal(result.ok, true);
+      const { rows } = await suite.db.query<{ action: string; outcome: string; details: { events: number } }>(
+        "SELECT action, outcome, details FROM audit_events WHERE org_id = $1 AND action = 'audit.verified'",
+        [SYSTEM_ORG_ID],
+      );
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.outcome, 'success');
+      assert.ok(rows[0]!.details.events >= 3);
+
+      const metrics = await app.metrics.registry.metrics();
+      assert.match(metrics, /sealpost_queue_jobs\{queue="audit\.verify",state="queued"\} \d+/);
+      assert.match(metrics, /sealpost_queue_oldest_active_seconds\{queue="audit\.verify"\} \d+/);
+    } finally {
+      await app.queue.stop({ timeoutMs: 2000 });
+    }
+  });
+});
