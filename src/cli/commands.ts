@@ -57,6 +57,24 @@ export const commands: Record<string, (app: App, args: CommandArgs, out: Command
       return { rotated: 'master', ...result };
     },
 
+    async 'keys destroy'(app, args) {
+      // Crypto-shredding at contract end: irreversible, so it must be asked for in so many words.
+      const orgId = requireString(args, 'org');
+      if (args.confirm !== orgId)
+        throw new UsageError(`to destroy every key of ${orgId}, add --confirm ${orgId}`);
+      const destroyed = await app.keyring.destroyOrgKeys(orgId);
+      await appendAudit(app.db, {
+        orgId,
+        actor: cliActor(args),
+        action: 'org_key.destroyed',
+        objectType: 'organization',
+        objectId: orgId,
+        outcome: 'success',
+        details: { versions: destroyed },
+      });
+      return { destroyed_key_versions: destroyed, org_id: orgId };
+    },
+
     async 'audit verify'(app, args, out) {
       const result = await verifyAudit(app.db, {
         orgId: optionalString(args, 'org'),

@@ -19,6 +19,8 @@ Commands:
                                         create an organisation and its first administrator
   keys rotate [--org ORG_ID]            re-wrap every organisation key under a new master key,
                                         or with --org give that organisation a new key version
+  keys destroy --org ORG_ID --confirm ORG_ID
+                                        destroy an organisation's keys: its sealed data is gone for good
   audit verify [--org ORG_ID] [--json]  prove the audit chains intact, or name the first broken event
   audit export --org ORG_ID [--from T] [--to T] [--actor ID] [--object-type T] [--object-id ID]
                [--action A] [--format jsonl|csv] [--output FILE]
@@ -32,6 +34,7 @@ const OPTIONS = {
   only: { type: 'string' },
   org: { type: 'string' },
   admin: { type: 'string' },
+  confirm: { type: 'string' },
   json: { type: 'boolean' },
   from: { type: 'string' },
   to: { type: 'string' },
@@ -155,6 +158,8 @@ async function serve(config: Config, roles: Role[]): Promise<number> {
     ? null
     : await startControlServer(app, controlSocketPath(config.dataDir));
   const where = config.databaseUrl ? 'PostgreSQL' : `the embedded database in ${embeddedDbDir(config)}`;
+  if (roles.includes('smtp'))
+    stderr('Note: the SMTP gateway is not built yet; the smtp role has nothing to run.');
   stderr(`Sealpost is running at ${url ?? '(no HTTP role)'} (roles: ${roles.join(', ')}; ${where})`);
   if (firstRun) {
     stderr(`First start: created organisation "${firstRun.org_name}" (${firstRun.org_id}).`);

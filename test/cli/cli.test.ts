@@ -96,6 +96,23 @@ describe('sealpost CLI on the embedded database', () => {
 
       const rotate = await runCli(['keys', 'rotate'], { SEALPOST_DATA_DIR: dir });
       assert.equal(rotate.code, 0, rotate.stderr);
+      assert.match(rotate.stderr, /re-wrapped 2 organisation key/);
+      assert.equal(
+        (await api(serve.url, '/v1/organization', second.api_key)).status,
+        200,
+        'serving on after rotation',
+      );
+
+      const unconfirmed = await runCli(['keys', 'destroy', '--org', second.org_id], {
+        SEALPOST_DATA_DIR: dir,
+      });
+      assert.equal(unconfirmed.code, 2);
+      assert.match(unconfirmed.stderr, /--confirm/);
+      const destroy = await runCli(['keys', 'destroy', '--org', second.org_id, '--confirm', second.org_id], {
+        SEALPOST_DATA_DIR: dir,
+      });
+      assert.equal(destroy.code, 0, destroy.stderr);
+      assert.equal(JSON.parse(destroy.stdout).destroyed_key_versions, 1);
       const migrate = await runCli(['migrate'], { SEALPOST_DATA_DIR: dir });
       assert.equal(migrate.code, 0, migrate.stderr);
       assert.match(migrate.stderr, /up to date/);
