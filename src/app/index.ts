@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import { Keyring, loadMasterKeys } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { type Db, migrate, openDb, pendingMigrations } from '../db/index.ts';
+import { domainRoutes } from '../domains/index.ts';
 import { buildHttpServer, type HttpServer } from '../http/server.ts';
 import type { Actor } from '../http/types.ts';
 import { type IdentityDeps, IdentityService, type InitResult, identityRoutes } from '../identity/index.ts';
@@ -103,7 +104,17 @@ export class App {
           if ((await pendingMigrations(this.db)).length > 0)
             throw new Error('database migrations are pending');
         },
-        routes: [identityRoutes(this.identityDeps), (app) => auditRoutes(app, { db: this.db })],
+        routes: [
+          identityRoutes(this.identityDeps),
+          (app) => auditRoutes(app, { db: this.db }),
+          domainRoutes({
+            db: this.db,
+            keyring: this.keyring,
+            audit: (q, record) => this.audit(q, record),
+            dnsServers: this.config.dnsServers,
+            mailHostname: this.config.mailHostname,
+          }),
+        ],
       });
       await this.http.listen({ host: this.config.httpHost, port: this.config.httpPort });
       const address = this.http.server.address() as AddressInfo;

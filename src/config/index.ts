@@ -19,6 +19,15 @@ export interface Config {
   trustProxy: boolean;
   logLevel: string;
   workerConcurrency: number;
+  dnsServers?: string[];
+  mailHostname: string;
+  deliveryPort: number;
+  extraCaFile?: string;
+  messageMaxBytes: number;
+  deliveryLifetimeHours: number;
+  deliveryConcurrency: number;
+  deliveryLeaseSeconds: number;
+  portalExpiryDays: number;
   firstOrgName: string;
   firstAdminEmail: string;
 }
@@ -142,6 +151,18 @@ function parseSetting(setting: Setting, raw: string): unknown {
       } catch {
         return '!must be a URL such as postgres://user:password@host:5432/sealpost';
       }
+    }
+    case 'dns-servers': {
+      const servers = value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
+      const bad = servers.filter(
+        (v) => !/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/.test(v),
+      );
+      if (servers.length === 0 || bad.length > 0)
+        return `!must list IP addresses with optional ports, not "${bad.join(', ') || value}"`;
+      return servers;
     }
     case 'key': {
       const bytes = Buffer.from(value, 'base64');

@@ -2,7 +2,8 @@
 // (or the optional JSON file named by SEALPOST_CONFIG_FILE); docs/configuration.md is generated
 // from this list, so the description here is what operators read.
 
-export type SettingType = 'string' | 'path' | 'port' | 'integer' | 'boolean' | 'url' | 'postgres-url' | 'key';
+export type SettingType =
+  'string' | 'path' | 'port' | 'integer' | 'boolean' | 'url' | 'postgres-url' | 'key' | 'dns-servers';
 
 export interface Setting {
   key: string;
@@ -119,6 +120,87 @@ export const settings: readonly Setting[] = [
     default: 'info',
     enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     description: 'Log level. Logs are JSON lines on standard output, with PHI and secrets redacted.',
+  },
+  {
+    key: 'dnsServers',
+    env: 'SEALPOST_DNS_SERVERS',
+    type: 'dns-servers',
+    description:
+      'DNS servers Sealpost asks (comma-separated, e.g. 127.0.0.1:5353,[::1]:53). Unset: the system resolver.',
+  },
+  {
+    key: 'mailHostname',
+    env: 'SEALPOST_MAIL_HOSTNAME',
+    type: 'string',
+    // An invalid public URL is already reported; nothing to derive from it then.
+    default: (c) => (c.publicUrl ? new URL(String(c.publicUrl)).hostname : undefined),
+    description:
+      'The host name Sealpost sends mail as (HELO, and the SPF record it suggests). Defaults to the host of SEALPOST_PUBLIC_URL.',
+  },
+  {
+    key: 'deliveryPort',
+    env: 'SEALPOST_DELIVERY_PORT',
+    type: 'port',
+    default: '25',
+    description:
+      'The port Sealpost delivers to on recipient mail servers. 25 on the internet; tests and relays point it elsewhere.',
+  },
+  {
+    key: 'extraCaFile',
+    env: 'SEALPOST_EXTRA_CA_FILE',
+    type: 'path',
+    description:
+      'A PEM file of extra certificate authorities trusted for enforced TLS (besides the system roots), e.g. a private CA of a partner network.',
+  },
+  {
+    key: 'messageMaxBytes',
+    env: 'SEALPOST_MESSAGE_MAX_BYTES',
+    type: 'integer',
+    default: '26214400',
+    min: 1024,
+    max: 157286400,
+    description:
+      'The largest message accepted (subject, bodies and decoded attachments), in bytes. Larger messages are refused with 413.',
+  },
+  {
+    key: 'deliveryLifetimeHours',
+    env: 'SEALPOST_DELIVERY_LIFETIME_HOURS',
+    type: 'integer',
+    default: '120',
+    min: 1,
+    max: 720,
+    description:
+      'How long a recipient whose server keeps deferring is retried before the message bounces (RFC 5321 advises 4-5 days).',
+  },
+  {
+    key: 'deliveryConcurrency',
+    env: 'SEALPOST_DELIVERY_CONCURRENCY',
+    type: 'integer',
+    default: '50',
+    min: 1,
+    max: 1000,
+    description:
+      'Deliveries one worker process runs at once (fetched from the queue in batches of this size).',
+  },
+  {
+    key: 'deliveryLeaseSeconds',
+    env: 'SEALPOST_DELIVERY_LEASE_SECONDS',
+    type: 'integer',
+    default: '300',
+    min: 5,
+    max: 3600,
+    description:
+      'How long a worker may hold a delivery before another worker takes it over (a worker that died leaves its deliveries for this long).',
+  },
+  {
+    key: 'portalExpiryDays',
+    env: 'SEALPOST_PORTAL_EXPIRY_DAYS',
+    type: 'integer',
+    default: '30',
+    min: 1,
+    max: 3650,
+    description:
+      'How long a message waits in the secure portal before it expires, unless the message says otherwise.',
   },
   {
     key: 'firstOrgName',

@@ -9,6 +9,8 @@ export const PERMISSIONS = [
   'api_keys:manage',
   'audit:read',
   'keys:manage',
+  'domains:read',
+  'domains:manage',
   'messages:send',
   'messages:read',
 ] as const;
@@ -20,9 +22,16 @@ const READS = PERMISSIONS.filter((p) => p.endsWith(':read') && p !== 'audit:read
 export const ROLES: Record<string, readonly Permission[]> = {
   owner: PERMISSIONS,
   administrator: PERMISSIONS.filter((p) => p !== 'keys:manage'),
-  compliance_officer: ['org:read', 'users:read', 'api_keys:read', 'audit:read', 'messages:read'],
-  sender: ['org:read', 'messages:send', 'messages:read'],
-  marketer: ['org:read', 'messages:send', 'messages:read'],
+  compliance_officer: [
+    'org:read',
+    'users:read',
+    'api_keys:read',
+    'audit:read',
+    'messages:read',
+    'domains:read',
+  ],
+  sender: ['org:read', 'messages:send', 'messages:read', 'domains:read'],
+  marketer: ['org:read', 'messages:send', 'messages:read', 'domains:read'],
   read_only: READS,
 };
 

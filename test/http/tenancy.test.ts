@@ -8,8 +8,11 @@ import { describeEachDb } from '../support/db.ts';
 // tenant's objects, must show nothing of the first tenant and change nothing of it. A new route
 // with a path parameter or body this test does not know fails here until the test learns it.
 
+// undefined: the operation takes no body.
 const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/api-keys': { name: 'tenant probe', scopes: ['org:read'] },
+  'POST /v1/domains': { domain: 'probe.example' },
+  'POST /v1/domains/{domain}/verify': undefined,
 };
 
 describeEachDb('tenant isolation on every route', (suite) => {
@@ -27,24 +30,35 @@ describeEachDb('tenant isolation on every route', (suite) => {
       body: { name: 'alpha integration', scopes: ['org:read'] },
     });
     aKeyId = created.body.id;
+    await server.request('POST', '/v1/domains', {
+      token: a.api_key,
+      body: { domain: 'alpha-clinic.example' },
+    });
   });
   after(() => server.close());
 
   test("B's key sees and changes nothing of A's", async () => {
-    const aState = async () =>
-      (
+    const aState = async () => [
+      ...(
         await suite.db.query(
           'SELECT key_id, revoked_at, name FROM api_keys WHERE org_id = $1 ORDER BY key_id',
           [a.org_id],
         )
-      ).rows;
+      ).rows,
+      ...(
+        await suite.db.query(
+          'SELECT domain, status, last_checked_at FROM sending_domains WHERE org_id = $1',
+          [a.org_id],
+        )
+      ).rows,
+    ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(
         (r) => r.event_id as string,
       );
     const stateBefore = await aState();
     const eventIds = await aEvents();
-    const secrets = [a.org_id, aKeyId, a.admin_email, a.api_key.slice(4, 20), ...eventIds];
+    const secrets = [a.org_id, aKeyId, a.admin_email, a.api_key.slice(4, 20), 'alpha-clinic', ...eventIds];
 
     const doc = (await server.request('GET', '/openapi.json')).body as {
       paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
@@ -55,9 +69,10 @@ describeEachDb('tenant isolation on every route', (suite) => {
       for (const method of Object.keys(operations)) {
         const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
         let concrete = path;
+        const samples: Record<string, string> = { id: aKeyId, domain: 'alpha-clinic.example' };
         for (const param of params) {
-          assert.equal(param, 'id', `teach this test the path parameter {${param}} of ${method} ${path}`);
-          concrete = concrete.replace('{id}', aKeyId);
+          assert.ok(param! in samples, `teach this test the path parameter {${param}} of ${method} ${path}`);
+          concrete = concrete.replace(`{${param}}`, samples[param!]!);
         }
         const name = `${method.toUpperCase()} ${path}`;
         const needsBody = method === 'post' || method === 'put' || method === 'patch';

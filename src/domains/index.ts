@@ -1,0 +1,13 @@
+export { type DkimAlgorithm, type DkimKeyPair, dkimRecordValue, generateDkimKeys } from './dkim.ts';
+export { type DnsRecord, expectedRecords, normalizeDomain } from './records.ts';
+export { type DomainDeps, domainRoutes } from './routes.ts';
+export {
+  addDomain,
+  dkimBinding,
+  type DomainView,
+  listDomains,
+  type PreparedDomain,
+  prepareDomain,
+  recordCheck,
+} from './store.ts';
+export { checkDomain, createResolver, type DomainCheck, type RecordCheck } from './verify.ts';

@@ -1,0 +1,168 @@
+import { Type } from 'typebox';
+import type { AuditInput } from '../audit/index.ts';
+import type { Keyring } from '../crypto/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { errors } from '../errors/index.ts';
+import { auditContext } from '../http/request-context.ts';
+import { DateTime, Nullable, ProblemSchema } from '../http/schemas.ts';
+import type { HttpServer } from '../http/server.ts';
+import { normalizeDomain } from './records.ts';
+import { addDomain, listDomains, prepareDomain, recordCheck } from './store.ts';
+import { checkDomain, createResolver } from './verify.ts';
+
+export interface DomainDeps {
+  db: Db;
+  keyring: Keyring;
+  audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  dnsServers?: string[];
+  mailHostname: string;
+}
+
+const Record = Type.Object({
+  type: Type.Literal('TXT'),
+  name: Type.String(),
+  value: Type.String(),
+  purpose: Type.Union([
+    Type.Literal('dkim'),
+    Type.Literal('spf'),
+    Type.Literal('dmarc'),
+    Type.Literal('mta-sts'),
+    Type.Literal('tls-rpt'),
+  ]),
+  required: Type.Boolean(),
+});
+
+const Check = Type.Object({
+  verified: Type.Boolean(),
+  checked_at: DateTime,
+  missing: Type.Array(Type.String()),
+  records: Type.Array(
+    Type.Intersect([
+      Record,
+      Type.Object({
+        status: Type.Union([
+          Type.Literal('ok'),
+          Type.Literal('missing'),
+          Type.Literal('mismatch'),
+          Type.Literal('error'),
+        ]),
+        detail: Type.Optional(Type.String()),
+        found: Type.Array(Type.String()),
+      }),
+    ]),
+  ),
+});
+
+const Domain = Type.Object({
+  domain: Type.String(),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('verified')]),
+  created_at: DateTime,
+  verified_at: Nullable(DateTime),
+  last_checked_at: Nullable(DateTime),
+  dkim: Type.Array(Type.Object({ selector: Type.String(), algorithm: Type.String(), status: Type.String() })),
+  records: Type.Array(Record, { description: 'The DNS records to publish.' }),
+  last_check: Nullable(Check),
+});
+
+const Params = Type.Object({ domain: Type.String({ maxLength: 253 }) });
+
+export function domainRoutes(deps: DomainDeps) {
+  const resolver = createResolver(deps.dnsServers);
+  const find = async (orgId: string, domain: string) => {
+    const normalized = normalizeDomain(domain);
+    const found = normalized ? await listDomains(deps.db, orgId, deps.mailHostname, normalized) : [];
+    if (!found[0]) throw errors.notFound('The sending domain');
+    return found[0];
+  };
+
+  return async (app: HttpServer) => {
+    app.post(
+      '/v1/domains',
+      {
+        config: { scope: 'domains:manage' },
+        schema: {
+          tags: ['domains'],
+          summary: 'Add a sending domain: creates its DKIM keys and lists the DNS records to publish',
+          body: Type.Object(
+            { domain: Type.String({ minLength: 1, maxLength: 253 }) },
+            { additionalProperties: false },
+          ),
+          response: { 201: Domain, 409: ProblemSchema, 422: ProblemSchema },
+        },
+      },
+      async (request, reply) => {
+        const domain = normalizeDomain(request.body.domain);
+        if (!domain) throw errors.validation(`"${request.body.domain}" is not a domain name.`);
+        const prepared = await prepareDomain(deps.keyring, request.auth.orgId, domain);
+        await deps.db.transaction(async (tx) => {
+          await addDomain(tx, request.auth.orgId, prepared);
+          await deps.audit(tx, {
+            ...auditContext(request),
+            action: 'domain.created',
+            objectType: 'domain',
+            objectId: domain,
+            outcome: 'success',
+          });
+        });
+        reply.code(201);
+        return find(request.auth.orgId, domain);
+      },
+    );
+
+    app.get(
+      '/v1/domains',
+      {
+        config: { scope: 'domains:read' },
+        schema: {
+          tags: ['domains'],
+          summary: 'Sending domains with their DNS records and last check',
+          response: { 200: Type.Object({ data: Type.Array(Domain) }) },
+        },
+      },
+      async (request) => ({ data: await listDomains(deps.db, request.auth.orgId, deps.mailHostname) }),
+    );
+
+    app.get(
+      '/v1/domains/:domain',
+      {
+        config: { scope: 'domains:read' },
+        schema: {
+          tags: ['domains'],
+          summary: 'One sending domain',
+          params: Params,
+          response: { 200: Domain, 404: ProblemSchema },
+        },
+      },
+      async (request) => find(request.auth.orgId, request.params.domain),
+    );
+
+    app.post(
+      '/v1/domains/:domain/verify',
+      {
+        config: { scope: 'domains:manage' },
+        schema: {
+          tags: ['domains'],
+          summary: 'Check the DNS records now; says which are missing or wrong',
+          params: Params,
+          response: { 200: Domain, 404: ProblemSchema },
+        },
+      },
+      async (request) => {
+        const current = await find(request.auth.orgId, request.params.domain);
+        const check = await checkDomain(resolver, current.records, deps.mailHostname);
+        await deps.db.transaction(async (tx) => {
+          await recordCheck(tx, request.auth.orgId, current.domain, check);
+          await deps.audit(tx, {
+            ...auditContext(request),
+            action: check.verified ? 'domain.verified' : 'domain.verification_failed',
+            objectType: 'domain',
+            objectId: current.domain,
+            outcome: check.verified ? 'success' : 'failure',
+            details: { missing: check.missing.length },
+          });
+        });
+        return find(request.auth.orgId, current.domain);
+      },
+    );
+  };
+}

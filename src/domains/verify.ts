@@ -1,0 +1,101 @@
+import { Resolver } from 'node:dns/promises';
+import type { DnsRecord } from './records.ts';
+
+export interface RecordCheck extends DnsRecord {
+  status: 'ok' | 'missing' | 'mismatch' | 'error';
+  /** Why it is not ok, for the person publishing it. */
+  detail?: string;
+  /** The TXT values found at the name. */
+  found: string[];
+}
+
+export interface DomainCheck {
+  verified: boolean;
+  checked_at: Date;
+  records: RecordCheck[];
+  /** The names of required records that are not right yet. */
+  missing: string[];
+}
+
+const NO_RECORD = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
+
+export function createResolver(servers?: string[], timeoutMs = 3000): Resolver {
+  const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+  if (servers?.length) resolver.setServers(servers);
+  return resolver;
+}
+
+function tags(record: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const part of record.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0) map.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).replace(/\s+/g, ''));
+  }
+  return map;
+}
+
+function judge(
+  expected: DnsRecord,
+  found: string[],
+  mailHostname: string,
+): Pick<RecordCheck, 'status' | 'detail'> {
+  switch (expected.purpose) {
+    case 'dkim': {
+      const want = tags(expected.value);
+      const candidates = found.filter((v) => /^\s*v\s*=\s*DKIM1/i.test(v) || /\bp\s*=/.test(v));
+      if (candidates.length === 0) return { status: 'missing' };
+      const match = candidates.some((v) => {
+        const t = tags(v);
+        return t.get('p') === want.get('p') && (t.get('k') ?? 'rsa') === want.get('k');
+      });
+      return match
+        ? { status: 'ok' }
+        : { status: 'mismatch', detail: 'a DKIM record is there, with another key' };
+    }
+    case 'spf': {
+      const spf = found.filter((v) => /^v=spf1(\s|$)/i.test(v));
+      if (spf.length === 0) return { status: 'missing' };
+      if (spf.length > 1)
+        return { status: 'mismatch', detail: 'several SPF records: receivers treat that as an error' };
+      const terms = spf[0]!.toLowerCase().split(/\s+/);
+      const host = mailHostname.toLowerCase();
+      return terms.includes(`a:${host}`) || terms.includes(`include:${host}`)
+        ? { status: 'ok' }
+        : {
+            status: 'mismatch',
+            detail: `the SPF record does not authorise ${mailHostname} (add a:${mailHostname})`,
+          };
+    }
+    case 'dmarc':
+      return found.some((v) => /^v=DMARC1(;|\s|$)/i.test(v)) ? { status: 'ok' } : { status: 'missing' };
+    case 'mta-sts':
+      return found.some((v) => /^v=STSv1(;|\s|$)/i.test(v)) ? { status: 'ok' } : { status: 'missing' };
+    case 'tls-rpt':
+      return found.some((v) => /^v=TLSRPTv1(;|\s|$)/i.test(v)) ? { status: 'ok' } : { status: 'missing' };
+  }
+}
+
+/** Looks every expected record up and says, record by record, what is right and what is not. */
+export async function checkDomain(
+  resolver: Resolver,
+  expected: DnsRecord[],
+  mailHostname: string,
+  now: Date = new Date(),
+): Promise<DomainCheck> {
+  const records = await Promise.all(
+    expected.map(async (record): Promise<RecordCheck> => {
+      let found: string[];
+      try {
+        // A long TXT record arrives in 255-byte strings: one record is their concatenation.
+        found = (await resolver.resolveTxt(record.name)).map((chunks) => chunks.join(''));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        if (NO_RECORD.has(code)) return { ...record, status: 'missing', found: [] };
+        return { ...record, status: 'error', detail: `DNS lookup failed (${code})`, found: [] };
+      }
+      return { ...record, ...judge(record, found, mailHostname), found };
+    }),
+  );
+  const missing = records.filter((r) => r.required && r.status !== 'ok').map((r) => r.name);
+  return { verified: missing.length === 0, checked_at: now, records, missing };
+}
