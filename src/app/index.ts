@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { type AuditInput, appendAudit, auditRoutes, SYSTEM_ORG_ID, verifyAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
@@ -5,12 +6,24 @@ import { Keyring, loadMasterKeys } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { type Db, migrate, openDb, pendingMigrations } from '../db/index.ts';
 import { domainRoutes } from '../domains/index.ts';
+import { encryptPgpMime, encryptSmime } from '../encryption/index.ts';
 import { buildHttpServer, type HttpServer } from '../http/server.ts';
 import type { Actor } from '../http/types.ts';
 import { type IdentityDeps, IdentityService, type InitResult, identityRoutes } from '../identity/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { Metrics } from '../metrics/index.ts';
+import { messageRoutes } from '../messages/index.ts';
+import { Outbound } from '../outbound/index.ts';
 import { JobQueue } from '../queue/index.ts';
+import { findRecipientKeys } from '../recipient-keys/index.ts';
+import {
+  defineDeliveryQueue,
+  type RecipientKeys,
+  Secureline,
+  startDeliveryWorker,
+} from '../secureline/index.ts';
+import { suppressionRoutes } from '../suppressions/index.ts';
+import { recipientKeyRoutes } from '../recipient-keys/index.ts';
 
 export type Role = 'api' | 'worker' | 'smtp';
 export const ROLES: readonly Role[] = ['api', 'worker', 'smtp'];
@@ -34,6 +47,8 @@ export class App {
   readonly queue: JobQueue;
   readonly clock: () => Date;
   http: HttpServer | null = null;
+  outbound: Outbound | null = null;
+  secureline: Secureline | null = null;
   private readonly identityDeps: IdentityDeps;
   private roles: Role[] = [];
 
@@ -90,8 +105,20 @@ export class App {
     return this.identity.initOrganization(input);
   }
 
+  /** The valid encryption keys known for a recipient, newest first. */
+  findKeys = async (q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys> => {
+    const found = await findRecipientKeys(q, orgId, address, now);
+    const pick = (k: { fingerprint: string; key: string }) => ({ fingerprint: k.fingerprint, key: k.key });
+    return { pgp: found.pgp.map(pick), smime: found.smime.map(pick) };
+  };
+
   async start(roles: readonly Role[] = ROLES): Promise<{ url: string | null }> {
     this.roles = [...roles];
+    if (roles.includes('api') || roles.includes('worker')) {
+      // The API enqueues deliveries; workers take them.
+      await this.queue.start();
+      await defineDeliveryQueue(this.queue, this.config.deliveryLeaseSeconds);
+    }
     if (roles.includes('worker')) await this.startWorker();
     let url: string | null = null;
     if (roles.includes('api')) {
@@ -114,6 +141,17 @@ export class App {
             dnsServers: this.config.dnsServers,
             mailHostname: this.config.mailHostname,
           }),
+          recipientKeyRoutes({ db: this.db, audit: (q, record) => this.audit(q, record), clock: this.clock }),
+          messageRoutes({
+            db: this.db,
+            keyring: this.keyring,
+            queue: this.queue,
+            audit: (q, record) => this.audit(q, record),
+            maxBytes: this.config.messageMaxBytes,
+            findKeys: this.findKeys,
+            clock: this.clock,
+          }),
+          suppressionRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
         ],
       });
       await this.http.listen({ host: this.config.httpHost, port: this.config.httpPort });
@@ -125,8 +163,33 @@ export class App {
   }
 
   private async startWorker(): Promise<void> {
-    await this.queue.start();
     this.metrics.queueStats = () => this.queue.stats();
+    const config = this.config;
+    this.outbound = new Outbound({
+      ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}),
+      port: config.deliveryPort,
+      ...(config.extraCaFile ? { extraCa: readFileSync(config.extraCaFile, 'utf8') } : {}),
+      heloName: config.mailHostname,
+    });
+    this.secureline = new Secureline({
+      db: this.db,
+      keyring: this.keyring,
+      queue: this.queue,
+      transport: this.outbound,
+      encrypt: {
+        pgp: (raw, keys, options) => encryptPgpMime(raw, keys, options),
+        smime: (raw, certificates, options) => encryptSmime(raw, certificates, options),
+      },
+      findKeys: this.findKeys,
+      audit: (q, record) => this.audit(q, record),
+      log: this.log,
+      clock: this.clock,
+      publicUrl: config.publicUrl,
+      lifetimeHours: config.deliveryLifetimeHours,
+      retryBaseSeconds: config.deliveryRetrySeconds,
+      portalExpiryDays: config.portalExpiryDays,
+    });
+    await startDeliveryWorker(this.queue, this.secureline, { concurrency: config.deliveryConcurrency });
     // Every night each audit chain is verified, and the result itself goes on the record.
     await this.queue.define('audit.verify', { retryLimit: 2, expireInSeconds: 3600 });
     await this.queue.schedule('audit.verify', '17 3 * * *');
@@ -155,7 +218,8 @@ export class App {
   /** Stops taking work, lets what runs finish, then closes the database. */
   async stop(): Promise<void> {
     if (this.http) await this.http.close();
-    if (this.roles.includes('worker')) await this.queue.stop();
+    if (this.roles.includes('worker') || this.roles.includes('api')) await this.queue.stop();
+    await this.outbound?.close();
     await this.db.close();
   }
 }

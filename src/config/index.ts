@@ -25,6 +25,7 @@ export interface Config {
   extraCaFile?: string;
   messageMaxBytes: number;
   deliveryLifetimeHours: number;
+  deliveryRetrySeconds: number;
   deliveryConcurrency: number;
   deliveryLeaseSeconds: number;
   portalExpiryDays: number;

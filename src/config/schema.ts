@@ -173,6 +173,16 @@ export const settings: readonly Setting[] = [
       'How long a recipient whose server keeps deferring is retried before the message bounces (RFC 5321 advises 4-5 days).',
   },
   {
+    key: 'deliveryRetrySeconds',
+    env: 'SEALPOST_DELIVERY_RETRY_SECONDS',
+    type: 'integer',
+    default: '60',
+    min: 1,
+    max: 3600,
+    description:
+      'The first wait after a deferral; each further wait doubles, up to an hour (or 64 times this, when it is small).',
+  },
+  {
     key: 'deliveryConcurrency',
     env: 'SEALPOST_DELIVERY_CONCURRENCY',
     type: 'integer',

@@ -4,6 +4,9 @@ export { type DomainDeps, domainRoutes } from './routes.ts';
 export {
   addDomain,
   dkimBinding,
+  type DkimSigningKey,
+  dkimSigningKeys,
+  isVerifiedDomain,
   type DomainView,
   listDomains,
   type PreparedDomain,

@@ -120,3 +120,39 @@ export async function recordCheck(q: Queryable, orgId: string, domain: string, c
     [orgId, domain, check.checked_at, JSON.stringify(check), check.verified],
   );
 }
+
+/** Whether the organisation may send as this domain: it is theirs and its DNS records checked out. */
+export async function isVerifiedDomain(q: Queryable, orgId: string, domain: string): Promise<boolean> {
+  const { rows } = await q.query(
+    "SELECT 1 FROM sending_domains WHERE org_id = $1 AND domain = $2 AND status = 'verified'",
+    [orgId, domain],
+  );
+  return rows.length > 0;
+}
+
+export interface DkimSigningKey {
+  selector: string;
+  algorithm: DkimAlgorithm;
+  privateKeyPem: string;
+}
+
+/** The active DKIM keys of a domain, their private halves opened. */
+export async function dkimSigningKeys(
+  q: Queryable,
+  keyring: Keyring,
+  orgId: string,
+  domain: string,
+): Promise<DkimSigningKey[]> {
+  const { rows } = await q.query<{ selector: string; algorithm: DkimAlgorithm; private_key_sealed: Buffer }>(
+    `SELECT selector, algorithm, private_key_sealed FROM dkim_keys
+     WHERE org_id = $1 AND domain = $2 AND status = 'active' ORDER BY algorithm DESC, created_at`,
+    [orgId, domain],
+  );
+  return Promise.all(
+    rows.map(async (r) => ({
+      selector: r.selector,
+      algorithm: r.algorithm,
+      privateKeyPem: await keyring.openText(orgId, dkimBinding(domain, r.selector), r.private_key_sealed),
+    })),
+  );
+}

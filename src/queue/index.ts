@@ -136,6 +136,19 @@ export class JobQueue {
     return id;
   }
 
+  /** Enqueues many jobs in one statement (inside the caller's transaction when `tx` is given). */
+  async sendMany(
+    name: string,
+    jobs: { data: object; startAfter?: Date; priority?: number }[],
+    options: { tx?: Queryable } = {},
+  ): Promise<void> {
+    if (jobs.length === 0) return;
+    const rows = jobs.map((job) =>
+      Object.fromEntries(Object.entries(job).filter(([, v]) => v !== undefined)),
+    );
+    await this.boss.insert(name, rows, options.tx ? { db: inTransaction(options.tx) } : {});
+  }
+
   /**
    * Runs `handler` for each job, fetched in batches. A job whose handler throws is retried by its
    * queue's policy, then dead-lettered; the others in its batch are settled on their own.

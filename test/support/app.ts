@@ -66,8 +66,10 @@ export async function startTestServer(
       });
     },
     async close() {
-      // The database belongs to the suite: stop the HTTP server only.
+      // The database belongs to the suite: stop the HTTP server, the queue and the outbound pool only.
       await app.http?.close();
+      await app.queue.stop({ timeoutMs: 2000 });
+      await app.outbound?.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,204 @@
+import type { Keyring } from '../crypto/index.ts';
+import type { Queryable } from '../db/index.ts';
+import { errors } from '../errors/index.ts';
+import {
+  type MessageContent,
+  type RecipientState,
+  type StoredMessage,
+  sealedContentBinding,
+} from './types.ts';
+
+// The read side of messages: what the API shows of a message and of each of its recipients.
+
+const FINAL: ReadonlySet<string> = new Set([
+  'delivered',
+  'bounced',
+  'failed',
+  'portal_notified',
+  'expired',
+  'revoked',
+]);
+
+interface RecipientRow {
+  [k: string]: unknown;
+  recipient_id: string;
+  message_id: string;
+  address: string;
+  kind: string;
+  state: RecipientState;
+  method: string | null;
+  method_reason: string | null;
+  mx: string | null;
+  smtp_code: number | null;
+  smtp_response: string | null;
+  tls_version: string | null;
+  tls_cipher: string | null;
+  attempts: number;
+  next_attempt_at: Date | null;
+  updated_at: Date;
+  finished_at: Date | null;
+}
+
+interface AttemptRow {
+  [k: string]: unknown;
+  recipient_id: string;
+  attempt: number;
+  started_at: Date;
+  finished_at: Date;
+  method: string;
+  outcome: string;
+  mx: string | null;
+  smtp_code: number | null;
+  smtp_response: string | null;
+  tls_version: string | null;
+  tls_cipher: string | null;
+  detail: string | null;
+}
+
+function statusOf(message: StoredMessage, recipients: RecipientRow[], now: Date) {
+  if (recipients.every((r) => FINAL.has(r.state))) return 'done';
+  if (recipients.every((r) => r.state === 'queued'))
+    return message.send_at && message.send_at > now ? 'scheduled' : 'queued';
+  return 'in_progress';
+}
+
+function view(message: StoredMessage, recipients: RecipientRow[], attempts: AttemptRow[] | null, now: Date) {
+  return {
+    id: message.message_id,
+    status: statusOf(message, recipients, now),
+    created_at: message.created_at,
+    send_at: message.send_at,
+    from: message.from_address,
+    protection: message.protection,
+    priority: message.priority,
+    tags: message.tags,
+    size_bytes: message.size_bytes,
+    rfc_message_id: message.rfc_message_id,
+    dlp: message.dlp,
+    recipients: recipients.map(({ recipient_id, message_id: _m, ...r }) => ({
+      id: recipient_id,
+      ...r,
+      ...(attempts
+        ? {
+            history: attempts
+              .filter((a) => a.recipient_id === recipient_id)
+              .map(({ recipient_id: _r, ...a }) => a),
+          }
+        : {}),
+    })),
+  };
+}
+
+const MESSAGE_COLUMNS = `org_id, message_id, created_at, send_at, from_address, from_domain, protection, priority,
+  tags, size_bytes, dlp, phi, rfc_message_id`;
+const RECIPIENT_COLUMNS = `recipient_id, message_id, address, kind, state, method, method_reason, mx, smtp_code,
+  smtp_response, tls_version, tls_cipher, attempts, next_attempt_at, updated_at, finished_at`;
+
+export async function loadMessage(q: Queryable, orgId: string, messageId: string): Promise<StoredMessage> {
+  const { rows } = await q.query<StoredMessage & { [k: string]: unknown }>(
+    `SELECT ${MESSAGE_COLUMNS}, content_sealed FROM messages WHERE org_id = $1 AND message_id = $2`,
+    [orgId, messageId],
+  );
+  if (!rows[0]) throw errors.notFound('The message');
+  return rows[0];
+}
+
+export async function openContent(keyring: Keyring, message: StoredMessage): Promise<MessageContent> {
+  const json = await keyring.openText(
+    message.org_id,
+    sealedContentBinding(message.message_id),
+    message.content_sealed,
+  );
+  return JSON.parse(json) as MessageContent;
+}
+
+/** One message with every recipient and every attempt; the subject and metadata opened. */
+export async function getMessage(
+  q: Queryable,
+  keyring: Keyring,
+  orgId: string,
+  messageId: string,
+  now: Date,
+) {
+  const message = await loadMessage(q, orgId, messageId);
+  const recipients = await q.query<RecipientRow>(
+    `SELECT ${RECIPIENT_COLUMNS} FROM message_recipients WHERE org_id = $1 AND message_id = $2 ORDER BY position`,
+    [orgId, messageId],
+  );
+  const attempts = await q.query<AttemptRow>(
+    `SELECT a.recipient_id, a.attempt, a.started_at, a.finished_at, a.method, a.outcome, a.mx, a.smtp_code,
+       a.smtp_response, a.tls_version, a.tls_cipher, a.detail
+     FROM delivery_attempts a JOIN message_recipients r USING (org_id, recipient_id)
+     WHERE a.org_id = $1 AND r.message_id = $2 ORDER BY a.recipient_id, a.attempt`,
+    [orgId, messageId],
+  );
+  const content = await openContent(keyring, message);
+  return {
+    ...view(message, recipients.rows, attempts.rows, now),
+    subject: content.subject,
+    metadata: content.metadata,
+  };
+}
+
+export interface ListFilter {
+  state?: RecipientState;
+  since?: Date;
+  tag?: string;
+  cursor?: string;
+  limit: number;
+}
+
+const encodeCursor = (m: StoredMessage) =>
+  Buffer.from(`${m.created_at.toISOString()}|${m.message_id}`).toString('base64url');
+
+function decodeCursor(cursor: string): [string, string] {
+  const [time, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  if (!time || !id || Number.isNaN(Date.parse(time)) || !/^[0-9a-f-]{36}$/.test(id))
+    throw errors.badRequest('The cursor is not one this API gave out.');
+  return [time, id];
+}
+
+/** Newest first, with a cursor to the next page. */
+export async function listMessages(q: Queryable, orgId: string, filter: ListFilter, now: Date) {
+  const [cursorTime, cursorId] = filter.cursor ? decodeCursor(filter.cursor) : [null, null];
+  const { rows } = await q.query<StoredMessage & { [k: string]: unknown }>(
+    `SELECT ${MESSAGE_COLUMNS} FROM messages m
+     WHERE org_id = $1
+       AND ($2::timestamptz IS NULL OR created_at >= $2)
+       AND ($3::text IS NULL OR $3 = ANY(tags))
+       AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM message_recipients r
+             WHERE r.org_id = m.org_id AND r.message_id = m.message_id AND r.state = $4))
+       AND ($5::timestamptz IS NULL OR (created_at, message_id) < ($5, $6::uuid))
+     ORDER BY created_at DESC, message_id DESC LIMIT $7`,
+    [
+      orgId,
+      filter.since ?? null,
+      filter.tag ?? null,
+      filter.state ?? null,
+      cursorTime,
+      cursorId,
+      filter.limit,
+    ],
+  );
+  const recipients =
+    rows.length === 0
+      ? []
+      : (
+          await q.query<RecipientRow>(
+            `SELECT ${RECIPIENT_COLUMNS} FROM message_recipients
+             WHERE org_id = $1 AND message_id = ANY($2::uuid[]) ORDER BY position`,
+            [orgId, rows.map((m) => m.message_id)],
+          )
+        ).rows;
+  return {
+    data: rows.map((m) =>
+      view(
+        m,
+        recipients.filter((r) => r.message_id === m.message_id),
+        null,
+        now,
+      ),
+    ),
+    next_cursor: rows.length === filter.limit ? encodeCursor(rows[rows.length - 1]!) : null,
+  };
+}

@@ -1,0 +1,226 @@
+import { type Static, Type } from 'typebox';
+import type { DlpResult } from '../dlp/index.ts';
+import { DateTime, Nullable } from '../http/schemas.ts';
+
+export type RecipientKind = 'to' | 'cc' | 'bcc';
+export type Protection = 'auto' | 'portal' | 'e2e';
+export type Priority = 'transactional' | 'bulk';
+export type Method = 'pgp' | 'smime' | 'tls' | 'portal';
+export type RecipientState =
+  | 'queued'
+  | 'delivering'
+  | 'deferred'
+  | 'delivered'
+  | 'bounced'
+  | 'failed'
+  | 'portal_notified'
+  | 'expired'
+  | 'revoked';
+
+export const RECIPIENT_STATES: readonly RecipientState[] = [
+  'queued',
+  'delivering',
+  'deferred',
+  'delivered',
+  'bounced',
+  'failed',
+  'portal_notified',
+  'expired',
+  'revoked',
+];
+
+export interface Mailbox {
+  name?: string;
+  address: string;
+}
+
+export interface StoredAttachment {
+  filename: string;
+  content_type: string;
+  content_id?: string;
+  /** base64 */
+  content: string;
+}
+
+/** What is sealed: everything about a message that may be PHI. */
+export interface MessageContent {
+  from: Mailbox;
+  to: Mailbox[];
+  cc: Mailbox[];
+  bcc: Mailbox[];
+  reply_to: Mailbox[];
+  subject: string;
+  text?: string;
+  html?: string;
+  headers: Record<string, string>;
+  attachments: StoredAttachment[];
+  metadata: Record<string, string>;
+  /** Bytes of subject, bodies and decoded attachments. */
+  size: number;
+}
+
+export const sealedContentBinding = (messageId: string) => ({ table: 'messages', row: messageId });
+
+// The request body of POST /v1/messages.
+
+const Address = Type.String({ minLength: 3, maxLength: 254, description: 'An email address' });
+const MailboxSchema = Type.Union([
+  Address,
+  Type.Object(
+    { name: Type.Optional(Type.String({ maxLength: 200 })), address: Address },
+    { additionalProperties: false },
+  ),
+]);
+const Recipients = Type.Array(MailboxSchema, { maxItems: 1000 });
+
+export const MessageRequestSchema = Type.Object(
+  {
+    from: MailboxSchema,
+    to: Type.Optional(Recipients),
+    cc: Type.Optional(Recipients),
+    bcc: Type.Optional(Recipients),
+    reply_to: Type.Optional(Type.Union([MailboxSchema, Type.Array(MailboxSchema, { maxItems: 10 })])),
+    subject: Type.String({ maxLength: 998 }),
+    text: Type.Optional(Type.String()),
+    html: Type.Optional(Type.String()),
+    attachments: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            filename: Type.String({ minLength: 1, maxLength: 255 }),
+            content: Type.String({ description: 'The file, base64-encoded' }),
+            content_type: Type.Optional(Type.String({ maxLength: 255, pattern: '^[\\w.+-]+/[\\w.+-]+$' })),
+            content_id: Type.Optional(
+              Type.String({
+                maxLength: 255,
+                description: 'For inline images: referenced as cid:<content_id>',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 100 },
+      ),
+    ),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 998 }))),
+    tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 20 })),
+    metadata: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1000 }), {
+        description: 'Your own key/value pairs, sealed with the message and returned with it',
+      }),
+    ),
+    protection: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Literal('portal'), Type.Literal('e2e')], {
+        description:
+          'auto (default): the best method each recipient can take; portal: every recipient reads in the portal; e2e: OpenPGP or S/MIME, else the portal, never TLS alone',
+      }),
+    ),
+    priority: Type.Optional(
+      Type.Union([Type.Literal('transactional'), Type.Literal('bulk')], {
+        description: 'transactional (default) mail passes bulk mail waiting in the queue',
+      }),
+    ),
+    send_at: Type.Optional(Type.String({ format: 'date-time', description: 'Deliver no earlier than this' })),
+  },
+  { additionalProperties: false },
+);
+export type MessageRequest = Static<typeof MessageRequestSchema>;
+
+// What GET /v1/messages/{id} answers.
+
+export const AttemptSchema = Type.Object({
+  attempt: Type.Integer(),
+  started_at: DateTime,
+  finished_at: DateTime,
+  method: Type.String(),
+  outcome: Type.String(),
+  mx: Nullable(Type.String()),
+  smtp_code: Nullable(Type.Integer()),
+  smtp_response: Nullable(Type.String()),
+  tls_version: Nullable(Type.String()),
+  tls_cipher: Nullable(Type.String()),
+  detail: Nullable(Type.String()),
+});
+
+export const RecipientSchema = Type.Object({
+  id: Type.String(),
+  address: Type.String(),
+  kind: Type.String(),
+  state: Type.String(),
+  method: Nullable(Type.String()),
+  method_reason: Nullable(Type.String()),
+  mx: Nullable(Type.String()),
+  smtp_code: Nullable(Type.Integer()),
+  smtp_response: Nullable(Type.String()),
+  tls_version: Nullable(Type.String()),
+  tls_cipher: Nullable(Type.String()),
+  attempts: Type.Integer(),
+  next_attempt_at: Nullable(DateTime),
+  updated_at: DateTime,
+  finished_at: Nullable(DateTime),
+  history: Type.Optional(Type.Array(AttemptSchema)),
+});
+
+export const DlpSchema = Type.Object({
+  phi: Type.Boolean(),
+  findings: Type.Array(
+    Type.Object({ kind: Type.String(), count: Type.Integer(), where: Type.Array(Type.String()) }),
+  ),
+  scanned_bytes: Type.Integer(),
+  skipped_attachments: Type.Integer(),
+});
+
+export const MessageSummarySchema = Type.Object({
+  id: Type.String(),
+  status: Type.String({
+    description: 'queued, in_progress, done (every recipient in a final state) or scheduled',
+  }),
+  created_at: DateTime,
+  send_at: Nullable(DateTime),
+  from: Type.String(),
+  protection: Type.String(),
+  priority: Type.String(),
+  tags: Type.Array(Type.String()),
+  size_bytes: Type.Integer(),
+  rfc_message_id: Type.String(),
+  dlp: DlpSchema,
+  recipients: Type.Array(RecipientSchema),
+});
+
+export const MessageDetailSchema = Type.Intersect([
+  MessageSummarySchema,
+  Type.Object({
+    subject: Type.String(),
+    metadata: Type.Record(Type.String(), Type.String()),
+  }),
+]);
+
+export interface StoredMessage {
+  org_id: string;
+  message_id: string;
+  created_at: Date;
+  send_at: Date | null;
+  from_address: string;
+  from_domain: string;
+  protection: Protection;
+  priority: Priority;
+  tags: string[];
+  size_bytes: number;
+  dlp: DlpResult;
+  phi: boolean;
+  rfc_message_id: string;
+  content_sealed: Buffer;
+}
+
+export interface StoredRecipient {
+  org_id: string;
+  recipient_id: string;
+  message_id: string;
+  position: number;
+  kind: RecipientKind;
+  address: string;
+  state: RecipientState;
+  method: Method | null;
+  method_reason: string | null;
+  attempts: number;
+}

@@ -1,0 +1,55 @@
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import type { Mailbox, MessageContent } from '../messages/index.ts';
+
+// Builds the RFC 5322 message every method starts from. Bcc never appears in it: each recipient
+// gets a copy of their own.
+
+const mailbox = (m: Mailbox) => (m.name ? { name: m.name, address: m.address } : m.address);
+
+export function buildMessage(content: MessageContent, rfcMessageId: string, date: Date): Promise<Buffer> {
+  return new MailComposer({
+    from: mailbox(content.from),
+    to: content.to.map(mailbox),
+    cc: content.cc.map(mailbox),
+    ...(content.reply_to.length ? { replyTo: content.reply_to.map(mailbox) } : {}),
+    subject: content.subject,
+    ...(content.text !== undefined ? { text: content.text } : {}),
+    ...(content.html !== undefined ? { html: content.html } : {}),
+    headers: content.headers,
+    messageId: rfcMessageId,
+    date,
+    attachments: content.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.content_type,
+      content: Buffer.from(a.content, 'base64'),
+      ...(a.content_id ? { cid: a.content_id } : {}),
+    })),
+  })
+    .compile()
+    .build();
+}
+
+/** A message Sealpost writes itself (portal notices): no PHI, so nothing to seal. */
+export function buildPlain(input: {
+  from: Mailbox;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  messageId: string;
+  date: Date;
+  headers?: Record<string, string>;
+}): Promise<Buffer> {
+  return new MailComposer({
+    from: mailbox(input.from),
+    to: input.to,
+    subject: input.subject,
+    text: input.text,
+    html: input.html,
+    messageId: input.messageId,
+    date: input.date,
+    headers: input.headers ?? {},
+  })
+    .compile()
+    .build();
+}

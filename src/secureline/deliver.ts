@@ -1,0 +1,491 @@
+import type { AuditInput } from '../audit/index.ts';
+import type { Keyring } from '../crypto/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { type DkimSigningKey, dkimSigningKeys } from '../domains/index.ts';
+import type { Logger } from '../log/index.ts';
+import {
+  DELIVERY_QUEUE,
+  type DeliveryJob,
+  domainOf,
+  loadMessage,
+  type Method,
+  type MessageContent,
+  openContent,
+  PRIORITY,
+  type StoredMessage,
+  type StoredRecipient,
+} from '../messages/index.ts';
+import type { JobQueue } from '../queue/index.ts';
+import { suppress } from '../suppressions/index.ts';
+import { buildMessage, buildPlain } from './build.ts';
+import { signDkim } from './dkim.ts';
+import { ensurePortalDelivery, portalLink, portalNotice } from '../portal/index.ts';
+import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
+
+// Delivery of one recipient, as a pipeline of named steps: resolve (keys, policy), choose the
+// method, build, encrypt, sign, transmit, record. Each step can end the attempt with an outcome
+// that is recorded for that recipient. A job may run twice (at-least-once queue): a recipient
+// already in a final state is left alone.
+
+export interface TlsInfo {
+  version: string;
+  cipher: string;
+}
+
+/** The outcome of handing a message to the recipient's mail server (see src/outbound). */
+export type SendOutcome =
+  | {
+      status: 'delivered';
+      mx: string;
+      response: string;
+      tls: TlsInfo | null;
+      rejected: { address: string; code: number; response: string }[];
+    }
+  | { status: 'tls_failed'; mx: string; reason: string }
+  | { status: 'deferred'; mx: string | null; code?: number; response?: string; reason: string }
+  | { status: 'bounced'; mx: string; code: number; response: string };
+
+export interface Transport {
+  send(request: {
+    domain: string;
+    from: string;
+    to: string[];
+    raw: Buffer;
+    tls: 'enforced' | 'opportunistic';
+  }): Promise<SendOutcome>;
+}
+
+export interface RecipientKeys {
+  pgp: { fingerprint: string; key: string }[];
+  smime: { fingerprint: string; key: string }[];
+}
+
+export interface Encryptors {
+  pgp(raw: Buffer, keys: string[], options: { outerSubject?: string }): Promise<Buffer>;
+  smime(
+    raw: Buffer,
+    certificates: string[],
+    options: { algorithm: 'aes-256-gcm' | 'aes-256-cbc'; outerSubject?: string },
+  ): Promise<Buffer>;
+}
+
+export interface SecurelineDeps {
+  db: Db;
+  keyring: Keyring;
+  queue: JobQueue;
+  transport: Transport;
+  encrypt: Encryptors;
+  findKeys(q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys>;
+  audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  log: Logger;
+  clock: () => Date;
+  publicUrl: string;
+  lifetimeHours: number;
+  retryBaseSeconds: number;
+  portalExpiryDays: number;
+}
+
+const ACTOR = { type: 'system' as const, id: 'secureline', label: 'secureline' };
+const FINAL = new Set(['delivered', 'bounced', 'failed', 'portal_notified', 'expired', 'revoked']);
+/** The subject shown outside PGP and S/MIME when policy hides the real one. */
+const NEUTRAL_SUBJECT = 'Encrypted message';
+
+interface Attempt {
+  number: number;
+  startedAt: Date;
+  method: Method;
+  outcome: 'delivered' | 'deferred' | 'bounced' | 'tls_failed' | 'failed';
+  mx?: string | null;
+  code?: number | null;
+  response?: string | null;
+  tls?: TlsInfo | null;
+  detail?: string | null;
+}
+
+/** Short-lived caches of what every delivery of an organisation reads. */
+class Cache<T> {
+  private readonly entries = new Map<string, { value: Promise<T>; at: number }>();
+  private readonly ttlMs: number;
+  constructor(ttlMs: number) {
+    this.ttlMs = ttlMs;
+  }
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.entries.get(key);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.value;
+    const value = load();
+    value.catch(() => this.entries.delete(key));
+    this.entries.set(key, { value, at: Date.now() });
+    return value;
+  }
+}
+
+export class Secureline {
+  private readonly deps: SecurelineDeps;
+  private readonly policies = new Cache<SecurelinePolicy>(10_000);
+  private readonly dkimKeys = new Cache<DkimSigningKey[]>(60_000);
+  private readonly orgNames = new Cache<string>(60_000);
+
+  constructor(deps: SecurelineDeps) {
+    this.deps = deps;
+  }
+
+  /** Runs one delivery job. Throws only when it could not record what happened (then it is retried). */
+  async deliver(job: DeliveryJob): Promise<void> {
+    const { db, clock } = this.deps;
+    const recipient = await this.loadRecipient(job);
+    if (!recipient || FINAL.has(recipient.state)) return;
+    const message = await loadMessage(db, job.org_id, recipient.message_id);
+    const startedAt = clock();
+    await db.query(
+      `UPDATE message_recipients SET state = 'delivering', updated_at = $3 WHERE org_id = $1 AND recipient_id = $2`,
+      [job.org_id, job.recipient_id, startedAt],
+    );
+    const content = await openContent(this.deps.keyring, message);
+    const policy = await this.policies.get(job.org_id, () => loadPolicy(db, job.org_id));
+    let number = recipient.attempts + 1;
+
+    // A recipient once sent to the portal stays there: their notice (and link) may already be out.
+    let choice: Choice;
+    let keys: RecipientKeys = { pgp: [], smime: [] };
+    if (recipient.method === 'portal') {
+      choice = { method: 'portal', reason: recipient.method_reason ?? 'the portal was chosen before' };
+    } else {
+      keys = await this.deps.findKeys(db, job.org_id, recipient.address, startedAt);
+      choice = chooseMethod({
+        protection: message.protection,
+        mayHoldPhi: message.phi || message.dlp.skipped_attachments > 0,
+        pgpKeys: keys.pgp,
+        smimeCertificates: keys.smime,
+        policy,
+      });
+    }
+
+    if (choice.method !== 'portal') {
+      const attempt = await this.attemptDirect(
+        message,
+        content,
+        recipient,
+        choice,
+        keys,
+        policy,
+        number,
+        startedAt,
+      );
+      if (attempt.outcome !== 'tls_failed' && attempt.outcome !== 'failed') {
+        await this.record(message, recipient, choice, attempt);
+        return;
+      }
+      // Enforced TLS impossible, or the recipient's key unusable: never plaintext, the portal instead.
+      await this.recordAttemptOnly(recipient, attempt);
+      number += 1;
+      choice = {
+        method: 'portal',
+        reason:
+          attempt.outcome === 'tls_failed'
+            ? `enforced TLS failed: ${attempt.detail}`
+            : `encryption failed (${attempt.detail}); the portal instead`,
+      };
+    }
+    const attempt = await this.attemptPortal(message, recipient, choice, policy, number, clock());
+    await this.record(message, recipient, choice, attempt);
+  }
+
+  private async loadRecipient(job: DeliveryJob): Promise<StoredRecipient | null> {
+    const { rows } = await this.deps.db.query<StoredRecipient & { [k: string]: unknown }>(
+      `SELECT org_id, recipient_id, message_id, position, kind, address, state, method, method_reason, attempts
+       FROM message_recipients WHERE org_id = $1 AND recipient_id = $2`,
+      [job.org_id, job.recipient_id],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** PGP, S/MIME or TLS: build, encrypt, sign, transmit. */
+  private async attemptDirect(
+    message: StoredMessage,
+    content: MessageContent,
+    recipient: StoredRecipient,
+    choice: Choice,
+    keys: RecipientKeys,
+    policy: SecurelinePolicy,
+    number: number,
+    startedAt: Date,
+  ): Promise<Attempt> {
+    const base = { number, startedAt, method: choice.method };
+    let raw = await buildMessage(content, message.rfc_message_id, message.created_at);
+    try {
+      const outerSubject = policy.hide_subject ? NEUTRAL_SUBJECT : undefined;
+      if (choice.method === 'pgp')
+        raw = await this.deps.encrypt.pgp(
+          raw,
+          keys.pgp.map((k) => k.key),
+          { ...(outerSubject ? { outerSubject } : {}) },
+        );
+      else if (choice.method === 'smime')
+        raw = await this.deps.encrypt.smime(
+          raw,
+          keys.smime.map((k) => k.key),
+          { algorithm: policy.smime_algorithm, ...(outerSubject ? { outerSubject } : {}) },
+        );
+    } catch (err) {
+      // Fail closed: a message whose encryption failed is never sent as it is.
+      return { ...base, outcome: 'failed', detail: (err as Error).message.slice(0, 300) };
+    }
+    // End-to-end encrypted mail still asks for TLS, but does not need it verified.
+    const tls = choice.method === 'tls' ? (choice.tls ?? 'enforced') : 'opportunistic';
+    return this.transmit(message, recipient, raw, tls, base);
+  }
+
+  /** The portal: make sure the recipient's link exists, then send the notice (no PHI in it). */
+  private async attemptPortal(
+    message: StoredMessage,
+    recipient: StoredRecipient,
+    choice: Choice,
+    policy: SecurelinePolicy,
+    number: number,
+    startedAt: Date,
+  ): Promise<Attempt> {
+    const { db, keyring } = this.deps;
+    const days = policy.portal_expiry_days ?? this.deps.portalExpiryDays;
+    const delivery = await ensurePortalDelivery(db, keyring, {
+      orgId: message.org_id,
+      recipientId: recipient.recipient_id,
+      reason: choice.reason,
+      expiresAt: new Date(message.created_at.getTime() + days * 86_400_000),
+    });
+    const orgName = await this.orgNames.get(message.org_id, async () => {
+      const { rows } = await db.query<{ name: string }>('SELECT name FROM organizations WHERE org_id = $1', [
+        message.org_id,
+      ]);
+      return rows[0]?.name ?? 'Sealpost';
+    });
+    const notice = portalNotice({
+      orgName,
+      link: portalLink(this.deps.publicUrl, delivery.token),
+      expiresAt: delivery.expiresAt,
+    });
+    const raw = await buildPlain({
+      from: { name: orgName, address: message.from_address },
+      to: recipient.address,
+      subject: notice.subject,
+      text: notice.text,
+      html: notice.html,
+      messageId: `<${recipient.recipient_id}.notice@${message.from_domain}>`,
+      date: startedAt,
+      headers: { 'Auto-Submitted': 'auto-generated', 'X-Sealpost-Notice': 'portal' },
+    });
+    return this.transmit(message, recipient, raw, 'opportunistic', {
+      number,
+      startedAt,
+      method: 'portal',
+    });
+  }
+
+  private async transmit(
+    message: StoredMessage,
+    recipient: StoredRecipient,
+    raw: Buffer,
+    tls: 'enforced' | 'opportunistic',
+    base: Pick<Attempt, 'number' | 'startedAt' | 'method'>,
+  ): Promise<Attempt> {
+    const keys = await this.dkimKeys.get(`${message.org_id}/${message.from_domain}`, () =>
+      dkimSigningKeys(this.deps.db, this.deps.keyring, message.org_id, message.from_domain),
+    );
+    const signed = await signDkim(raw, message.from_domain, keys, this.deps.clock());
+    const outcome = await this.deps.transport.send({
+      domain: domainOf(recipient.address),
+      // The return path names the recipient, so a bounce that arrives later finds it (VERP).
+      from: `bounces+${recipient.recipient_id}@${message.from_domain}`,
+      to: [recipient.address],
+      raw: signed,
+      tls,
+    });
+    switch (outcome.status) {
+      case 'delivered': {
+        const refused = outcome.rejected[0];
+        if (refused)
+          return {
+            ...base,
+            outcome: refused.code >= 500 ? 'bounced' : 'deferred',
+            mx: outcome.mx,
+            code: refused.code,
+            response: refused.response,
+            detail: refused.code >= 500 ? null : 'the server asked to try this recipient later',
+          };
+        return {
+          ...base,
+          outcome: 'delivered',
+          mx: outcome.mx,
+          response: outcome.response,
+          tls: outcome.tls,
+        };
+      }
+      case 'tls_failed':
+        return { ...base, outcome: 'tls_failed', mx: outcome.mx, detail: outcome.reason };
+      case 'deferred':
+        return {
+          ...base,
+          outcome: 'deferred',
+          mx: outcome.mx,
+          code: outcome.code ?? null,
+          response: outcome.response ?? null,
+          detail: outcome.reason,
+        };
+      case 'bounced':
+        return {
+          ...base,
+          outcome: 'bounced',
+          mx: outcome.mx,
+          code: outcome.code,
+          response: outcome.response,
+        };
+    }
+  }
+
+  private async recordAttemptOnly(recipient: StoredRecipient, attempt: Attempt): Promise<void> {
+    await insertAttempt(this.deps.db, recipient, attempt, this.deps.clock());
+  }
+
+  /** Writes the attempt, the recipient's new state, the next try and the audit event in one transaction. */
+  private async record(message: StoredMessage, recipient: StoredRecipient, choice: Choice, attempt: Attempt) {
+    const { db, clock } = this.deps;
+    const now = clock();
+    let state: string;
+    let action: string;
+    let retryAt: Date | null = null;
+    let detail = attempt.detail ?? null;
+    switch (attempt.outcome) {
+      case 'delivered':
+        state = choice.method === 'portal' ? 'portal_notified' : 'delivered';
+        action = choice.method === 'portal' ? 'message.portal_notified' : 'message.delivered';
+        break;
+      case 'bounced':
+        state = 'bounced';
+        action = 'message.bounced';
+        break;
+      case 'failed':
+      case 'tls_failed':
+        state = 'failed';
+        action = 'message.failed';
+        break;
+      case 'deferred': {
+        const gaveUpAt = message.created_at.getTime() + this.deps.lifetimeHours * 3_600_000;
+        const next = now.getTime() + backoffSeconds(attempt.number, this.deps.retryBaseSeconds) * 1000;
+        if (next > gaveUpAt) {
+          state = 'bounced';
+          action = 'message.bounced';
+          detail =
+            `gave up after ${this.deps.lifetimeHours} hours of deferrals: ${attempt.detail ?? ''}`.trim();
+        } else {
+          state = 'deferred';
+          action = 'message.deferred';
+          retryAt = new Date(next);
+        }
+        break;
+      }
+    }
+    const final = state !== 'deferred';
+    await db.transaction(async (tx) => {
+      await insertAttempt(tx, recipient, { ...attempt, detail }, now);
+      await tx.query(
+        `UPDATE message_recipients SET state = $3, method = $4, method_reason = $5, mx = $6, smtp_code = $7,
+           smtp_response = $8, tls_version = $9, tls_cipher = $10, attempts = $11, next_attempt_at = $12,
+           updated_at = $13, finished_at = $14
+         WHERE org_id = $1 AND recipient_id = $2`,
+        [
+          recipient.org_id,
+          recipient.recipient_id,
+          state,
+          choice.method,
+          choice.reason,
+          attempt.mx ?? null,
+          attempt.code ?? null,
+          attempt.response ?? detail,
+          attempt.tls?.version ?? null,
+          attempt.tls?.cipher ?? null,
+          attempt.number,
+          retryAt,
+          now,
+          final ? now : null,
+        ],
+      );
+      // A permanent refusal of the address itself (not a give-up after deferrals) suppresses it.
+      if (attempt.outcome === 'bounced' && attempt.code && attempt.code >= 500)
+        await suppress(tx, recipient.org_id, {
+          address: recipient.address,
+          reason: 'hard_bounce',
+          detail: `${attempt.code} ${attempt.response ?? ''}`.trim().slice(0, 300),
+          messageId: message.message_id,
+        });
+      if (retryAt)
+        await this.deps.queue.sendMany(
+          DELIVERY_QUEUE,
+          [
+            {
+              data: { org_id: recipient.org_id, recipient_id: recipient.recipient_id } satisfies DeliveryJob,
+              startAfter: retryAt,
+              priority: PRIORITY[message.priority],
+            },
+          ],
+          { tx },
+        );
+      await this.deps.audit(tx, {
+        orgId: recipient.org_id,
+        actor: ACTOR,
+        action,
+        objectType: 'message',
+        objectId: message.message_id,
+        outcome: state === 'delivered' || state === 'portal_notified' ? 'success' : 'failure',
+        details: {
+          recipient_id: recipient.recipient_id,
+          method: choice.method,
+          attempt: attempt.number,
+          ...(attempt.mx ? { mx: attempt.mx } : {}),
+          ...(attempt.code ? { smtp_code: attempt.code } : {}),
+          ...(attempt.tls ? { tls_version: attempt.tls.version, tls_cipher: attempt.tls.cipher } : {}),
+          ...(retryAt ? { retry_at: retryAt.toISOString() } : {}),
+        },
+      });
+    });
+    this.deps.log.info(
+      {
+        org_id: recipient.org_id,
+        message_id: message.message_id,
+        recipient_id: recipient.recipient_id,
+        method: choice.method,
+        state,
+        attempt: attempt.number,
+      },
+      'delivery attempt recorded',
+    );
+  }
+}
+
+/** Growing intervals: base, 2×, 4×, … capped at an hour (or 64× base, when the base is small). */
+export function backoffSeconds(attempt: number, base: number): number {
+  const cap = Math.min(3600, base * 64);
+  return Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
+}
+
+async function insertAttempt(q: Queryable, recipient: StoredRecipient, a: Attempt, now: Date) {
+  await q.query(
+    `INSERT INTO delivery_attempts (org_id, recipient_id, attempt, started_at, finished_at, method, outcome, mx,
+       smtp_code, smtp_response, tls_version, tls_cipher, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+     ON CONFLICT (org_id, recipient_id, attempt) DO NOTHING`,
+    [
+      recipient.org_id,
+      recipient.recipient_id,
+      a.number,
+      a.startedAt,
+      now,
+      a.method,
+      a.outcome,
+      a.mx ?? null,
+      a.code ?? null,
+      a.response ?? null,
+      a.tls?.version ?? null,
+      a.tls?.cipher ?? null,
+      a.detail ?? null,
+    ],
+  );
+}

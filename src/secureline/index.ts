@@ -1,0 +1,22 @@
+// SecureLine: the one way out. Per recipient, at delivery time, the best protection they can take
+// (OpenPGP, S/MIME, enforced TLS or the secure portal), DKIM-signed and delivered over SMTP.
+export { buildMessage, buildPlain } from './build.ts';
+export {
+  backoffSeconds,
+  type Encryptors,
+  type RecipientKeys,
+  Secureline,
+  type SecurelineDeps,
+  type SendOutcome,
+  type Transport,
+} from './deliver.ts';
+export { signDkim } from './dkim.ts';
+export {
+  type Choice,
+  type ChoiceInput,
+  chooseMethod,
+  DEFAULT_POLICY,
+  loadPolicy,
+  type SecurelinePolicy,
+} from './policy.ts';
+export { defineDeliveryQueue, startDeliveryWorker } from './worker.ts';

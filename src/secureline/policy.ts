@@ -1,0 +1,85 @@
+import type { Queryable } from '../db/index.ts';
+import type { Method, Protection } from '../messages/types.ts';
+
+// SecureLine's choice for one recipient, made at delivery time. Pure: everything it weighs is
+// handed in, so every branch is tested on its own.
+
+export interface SecurelinePolicy {
+  /** Whether enforced TLS alone protects a message with PHI well enough (many covered entities say yes). */
+  tls_for_phi: boolean;
+  /** Whether a message with no PHI found may go over TLS that is not verified (or no TLS). */
+  opportunistic_tls_without_phi: boolean;
+  smime_algorithm: 'aes-256-gcm' | 'aes-256-cbc';
+  /** Replace the subject outside the encryption (PGP, S/MIME) with a neutral one. */
+  hide_subject: boolean;
+  portal_expiry_days: number | null;
+}
+
+export const DEFAULT_POLICY: SecurelinePolicy = {
+  tls_for_phi: true,
+  opportunistic_tls_without_phi: false,
+  smime_algorithm: 'aes-256-gcm',
+  hide_subject: true,
+  portal_expiry_days: null,
+};
+
+export async function loadPolicy(q: Queryable, orgId: string): Promise<SecurelinePolicy> {
+  const { rows } = await q.query<SecurelinePolicy & { [k: string]: unknown }>(
+    `SELECT tls_for_phi, opportunistic_tls_without_phi, smime_algorithm, hide_subject, portal_expiry_days
+     FROM secureline_policies WHERE org_id = $1`,
+    [orgId],
+  );
+  return rows[0] ?? DEFAULT_POLICY;
+}
+
+export interface ChoiceInput {
+  protection: Protection;
+  /** DLP found PHI, or could not read an attachment (which then may hold PHI). */
+  mayHoldPhi: boolean;
+  pgpKeys: { fingerprint: string }[];
+  smimeCertificates: { fingerprint: string }[];
+  policy: SecurelinePolicy;
+  /** Why enforced TLS already failed for this recipient, if it did. */
+  tlsFailure?: string;
+}
+
+export interface Choice {
+  method: Method;
+  /** For 'tls': whether the TLS must be verified (enforced) or may be opportunistic. */
+  tls?: 'enforced' | 'opportunistic';
+  reason: string;
+}
+
+export function chooseMethod(input: ChoiceInput): Choice {
+  const { policy } = input;
+  if (input.protection === 'portal') return { method: 'portal', reason: 'the sender asked for the portal' };
+  const pgp = input.pgpKeys[0];
+  if (pgp) return { method: 'pgp', reason: `a valid OpenPGP key is on file (${pgp.fingerprint})` };
+  const smime = input.smimeCertificates[0];
+  if (smime)
+    return { method: 'smime', reason: `a valid S/MIME certificate is on file (${smime.fingerprint})` };
+  if (input.protection === 'e2e')
+    return {
+      method: 'portal',
+      reason: 'end-to-end encryption was required and no key is known for the recipient',
+    };
+  if (input.tlsFailure) return { method: 'portal', reason: `enforced TLS failed: ${input.tlsFailure}` };
+  if (!input.mayHoldPhi && policy.opportunistic_tls_without_phi)
+    return {
+      method: 'tls',
+      tls: 'opportunistic',
+      reason: 'no PHI found and policy allows opportunistic TLS for it',
+    };
+  if (input.mayHoldPhi && !policy.tls_for_phi)
+    return {
+      method: 'portal',
+      reason: 'the message may hold PHI and policy does not accept TLS alone for PHI',
+    };
+  return {
+    method: 'tls',
+    tls: 'enforced',
+    reason: input.mayHoldPhi
+      ? 'policy accepts enforced TLS for PHI; TLS 1.2+ with a verified certificate is required'
+      : 'no PHI found; TLS 1.2+ with a verified certificate is required',
+  };
+}

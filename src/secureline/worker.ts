@@ -1,0 +1,29 @@
+import { DELIVERY_QUEUE, type DeliveryJob } from '../messages/index.ts';
+import type { JobQueue } from '../queue/index.ts';
+import type { Secureline } from './deliver.ts';
+
+/**
+ * The delivery queue. Deferrals are scheduled by SecureLine itself (a new job at the next try),
+ * so the queue's own retries only cover a worker that failed to record an outcome (database
+ * trouble): a few quick tries, then the dead-letter queue, where an operator sees it.
+ */
+export async function defineDeliveryQueue(queue: JobQueue, leaseSeconds: number): Promise<void> {
+  await queue.define(DELIVERY_QUEUE, {
+    retryLimit: 10,
+    retryDelaySeconds: 15,
+    retryBackoff: true,
+    retryDelayMaxSeconds: 900,
+    expireInSeconds: leaseSeconds,
+  });
+}
+
+export async function startDeliveryWorker(
+  queue: JobQueue,
+  secureline: Secureline,
+  options: { concurrency: number },
+): Promise<void> {
+  await queue.work<DeliveryJob>(DELIVERY_QUEUE, (job) => secureline.deliver(job.data), {
+    batchSize: options.concurrency,
+    pollingIntervalSeconds: 1,
+  });
+}

@@ -1,0 +1,9 @@
+export { type SuppressionDeps, suppressionRoutes } from './routes.ts';
+export {
+  listSuppressions,
+  removeSuppression,
+  type Suppression,
+  type SuppressionReason,
+  suppress,
+  suppressedAmong,
+} from './store.ts';

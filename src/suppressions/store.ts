@@ -1,0 +1,61 @@
+import type { Queryable } from '../db/index.ts';
+
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'manual';
+
+export interface Suppression {
+  address: string;
+  reason: SuppressionReason;
+  detail: string | null;
+  message_id: string | null;
+  created_at: Date;
+}
+
+/** Which of these (lower-case) addresses the organisation must not send to. */
+export async function suppressedAmong(
+  q: Queryable,
+  orgId: string,
+  addresses: string[],
+): Promise<Suppression[]> {
+  if (addresses.length === 0) return [];
+  const { rows } = await q.query<Suppression & { [k: string]: unknown }>(
+    `SELECT address, reason, detail, message_id, created_at FROM suppressions
+     WHERE org_id = $1 AND address = ANY($2::text[])`,
+    [orgId, addresses],
+  );
+  return rows;
+}
+
+/** Suppresses an address; an address already suppressed keeps its first reason. */
+export async function suppress(
+  q: Queryable,
+  orgId: string,
+  entry: { address: string; reason: SuppressionReason; detail?: string; messageId?: string },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO suppressions (org_id, address, reason, detail, message_id) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (org_id, address) DO NOTHING`,
+    [orgId, entry.address.toLowerCase(), entry.reason, entry.detail ?? null, entry.messageId ?? null],
+  );
+}
+
+export async function listSuppressions(
+  q: Queryable,
+  orgId: string,
+  options: { after?: string; limit: number; address?: string },
+): Promise<Suppression[]> {
+  const { rows } = await q.query<Suppression & { [k: string]: unknown }>(
+    `SELECT address, reason, detail, message_id, created_at FROM suppressions
+     WHERE org_id = $1 AND ($2::text IS NULL OR address > $2) AND ($3::text IS NULL OR address = $3)
+     ORDER BY address LIMIT $4`,
+    [orgId, options.after ?? null, options.address ?? null, options.limit],
+  );
+  return rows;
+}
+
+export async function removeSuppression(q: Queryable, orgId: string, address: string): Promise<boolean> {
+  const { rowCount } = await q.query('DELETE FROM suppressions WHERE org_id = $1 AND address = $2', [
+    orgId,
+    address.toLowerCase(),
+  ]);
+  return rowCount > 0;
+}
