@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from '../../src/app/index.ts';
+import { App, type Role } from '../../src/app/index.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { loadMasterKeys } from '../../src/crypto/index.ts';
 import type { InitResult } from '../../src/identity/index.ts';
@@ -28,7 +28,7 @@ export interface TestServer {
 export async function startTestServer(
   testDb: TestDb,
   env: Record<string, string> = {},
-  options: { log?: Logger } = {},
+  options: { log?: Logger; roles?: Role[] } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-app-'));
   const config = loadConfig({
@@ -39,7 +39,7 @@ export async function startTestServer(
     ...env,
   });
   const app = await App.create(config, testDb.db, await loadMasterKeys(config), options);
-  const { url } = await app.start(['api']);
+  const { url } = await app.start(options.roles ?? ['api']);
   return {
     app,
     url: url!,
