@@ -18,6 +18,7 @@ import { JobQueue } from '../queue/index.ts';
 import { findRecipientKeys } from '../recipient-keys/index.ts';
 import {
   defineDeliveryQueue,
+  policyRoutes,
   type RecipientKeys,
   Secureline,
   startDeliveryWorker,
@@ -152,6 +153,11 @@ export class App {
             clock: this.clock,
           }),
           suppressionRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
+          policyRoutes({
+            db: this.db,
+            audit: (q, record) => this.audit(q, record),
+            changed: (orgId) => this.secureline?.policyChanged(orgId),
+          }),
         ],
       });
       await this.http.listen({ host: this.config.httpHost, port: this.config.httpPort });

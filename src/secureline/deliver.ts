@@ -109,6 +109,9 @@ class Cache<T> {
   constructor(ttlMs: number) {
     this.ttlMs = ttlMs;
   }
+  forget(key: string): void {
+    this.entries.delete(key);
+  }
   get(key: string, load: () => Promise<T>): Promise<T> {
     const hit = this.entries.get(key);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.value;
@@ -127,6 +130,11 @@ export class Secureline {
 
   constructor(deps: SecurelineDeps) {
     this.deps = deps;
+  }
+
+  /** Drops the cached policy of an organisation (after it changed). */
+  policyChanged(orgId: string): void {
+    this.policies.forget(orgId);
   }
 
   /** Runs one delivery job. Throws only when it could not record what happened (then it is retried). */

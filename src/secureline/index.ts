@@ -19,4 +19,5 @@ export {
   loadPolicy,
   type SecurelinePolicy,
 } from './policy.ts';
+export { type PolicyDeps, policyRoutes } from './routes.ts';
 export { defineDeliveryQueue, startDeliveryWorker } from './worker.ts';
