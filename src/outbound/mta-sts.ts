@@ -48,8 +48,9 @@ export function parsePolicy(text: string, id: string): MtaStsPolicy | null {
 /** Does an MX host name match one of the policy's patterns (RFC 8461 4.1)? */
 export function mxMatches(policy: MtaStsPolicy, host: string): boolean {
   const name = host.toLowerCase().replace(/\.$/, '');
+  const dot = name.indexOf('.');
   return policy.mx.some((pattern) =>
-    pattern.startsWith('*.') ? name.slice(name.indexOf('.') + 1) === pattern.slice(2) : name === pattern,
+    pattern.startsWith('*.') ? dot > 0 && name.slice(dot + 1) === pattern.slice(2) : name === pattern,
   );
 }
 
