@@ -11,6 +11,8 @@ export const PERMISSIONS = [
   'keys:manage',
   'domains:read',
   'domains:manage',
+  'recipient_keys:read',
+  'recipient_keys:manage',
   'messages:send',
   'messages:read',
 ] as const;
@@ -29,9 +31,10 @@ export const ROLES: Record<string, readonly Permission[]> = {
     'audit:read',
     'messages:read',
     'domains:read',
+    'recipient_keys:read',
   ],
-  sender: ['org:read', 'messages:send', 'messages:read', 'domains:read'],
-  marketer: ['org:read', 'messages:send', 'messages:read', 'domains:read'],
+  sender: ['org:read', 'messages:send', 'messages:read', 'domains:read', 'recipient_keys:read'],
+  marketer: ['org:read', 'messages:send', 'messages:read', 'domains:read', 'recipient_keys:read'],
   read_only: READS,
 };
 

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import type { InitResult } from '../../src/identity/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
+import { pgpKeyPair } from '../support/keys.ts';
 
 // Every documented route, called with a second tenant's all-permissions key against the first
 // tenant's objects, must show nothing of the first tenant and change nothing of it. A new route
@@ -13,6 +14,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/api-keys': { name: 'tenant probe', scopes: ['org:read'] },
   'POST /v1/domains': { domain: 'probe.example' },
   'POST /v1/domains/{domain}/verify': undefined,
+  // 'POST /v1/recipient-keys' is set in before(): it needs a key made at test time.
 };
 
 describeEachDb('tenant isolation on every route', (suite) => {
@@ -20,6 +22,7 @@ describeEachDb('tenant isolation on every route', (suite) => {
   let a: InitResult;
   let b: InitResult;
   let aKeyId: string;
+  let aRecipientKey: { id: string; fingerprint: string };
 
   before(async () => {
     server = await startTestServer(suite.testDb);
@@ -34,6 +37,17 @@ describeEachDb('tenant isolation on every route', (suite) => {
       token: a.api_key,
       body: { domain: 'alpha-clinic.example' },
     });
+    const [aPgp, bPgp] = await Promise.all([
+      pgpKeyPair({ email: 'patient@alpha-clinic.example' }),
+      pgpKeyPair({ email: 'probe@beta.example' }),
+    ]);
+    aRecipientKey = (
+      await server.request('POST', '/v1/recipient-keys', {
+        token: a.api_key,
+        body: { address: 'patient@alpha-clinic.example', key: aPgp.publicKey },
+      })
+    ).body;
+    SAMPLE_BODIES['POST /v1/recipient-keys'] = { address: 'probe@beta.example', key: bPgp.publicKey };
   });
   after(() => server.close());
 
@@ -51,6 +65,8 @@ describeEachDb('tenant isolation on every route', (suite) => {
           [a.org_id],
         )
       ).rows,
+      ...(await suite.db.query('SELECT key_id, key_text FROM recipient_keys WHERE org_id = $1', [a.org_id]))
+        .rows,
     ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(
@@ -58,7 +74,16 @@ describeEachDb('tenant isolation on every route', (suite) => {
       );
     const stateBefore = await aState();
     const eventIds = await aEvents();
-    const secrets = [a.org_id, aKeyId, a.admin_email, a.api_key.slice(4, 20), 'alpha-clinic', ...eventIds];
+    const secrets = [
+      a.org_id,
+      aKeyId,
+      a.admin_email,
+      a.api_key.slice(4, 20),
+      'alpha-clinic',
+      aRecipientKey.id,
+      aRecipientKey.fingerprint,
+      ...eventIds,
+    ];
 
     const doc = (await server.request('GET', '/openapi.json')).body as {
       paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
@@ -69,7 +94,10 @@ describeEachDb('tenant isolation on every route', (suite) => {
       for (const method of Object.keys(operations)) {
         const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
         let concrete = path;
-        const samples: Record<string, string> = { id: aKeyId, domain: 'alpha-clinic.example' };
+        const samples: Record<string, string> = {
+          id: path.startsWith('/v1/recipient-keys/') ? aRecipientKey.id : aKeyId,
+          domain: 'alpha-clinic.example',
+        };
         for (const param of params) {
           assert.ok(param! in samples, `teach this test the path parameter {${param}} of ${method} ${path}`);
           concrete = concrete.replace(`{${param}}`, samples[param!]!);

@@ -1,0 +1,12 @@
+export { normalizeAddress, parseRecipientKey } from './parse.ts';
+export { type RecipientKeyDeps, recipientKeyRoutes } from './routes.ts';
+export {
+  addRecipientKey,
+  deleteRecipientKey,
+  findRecipientKeys,
+  getRecipientKey,
+  type KeyPage,
+  listRecipientKeys,
+  type StoredKey,
+} from './store.ts';
+export { MIN_RSA_BITS, type ParsedRecipientKey, type RecipientKeyKind } from './types.ts';
