@@ -66,7 +66,7 @@ export class App {
       clock: this.clock,
     };
     this.identity = new IdentityService(this.identityDeps);
-    this.queue = new JobQueue(db);
+    this.queue = new JobQueue(db, { superviseIntervalSeconds: config.queueSuperviseSeconds });
   }
 
   /** Opens the database and the keyring and brings the schema up to date. */

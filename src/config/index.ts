@@ -29,6 +29,7 @@ export interface Config {
   deliveryConcurrency: number;
   deliveryLeaseSeconds: number;
   portalExpiryDays: number;
+  queueSuperviseSeconds: number;
   firstOrgName: string;
   firstAdminEmail: string;
 }

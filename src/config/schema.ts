@@ -203,6 +203,16 @@ export const settings: readonly Setting[] = [
       'How long a worker may hold a delivery before another worker takes it over (a worker that died leaves its deliveries for this long).',
   },
   {
+    key: 'queueSuperviseSeconds',
+    env: 'SEALPOST_QUEUE_SUPERVISE_SECONDS',
+    type: 'integer',
+    default: '30',
+    min: 1,
+    max: 600,
+    description:
+      'How often the queue looks for jobs whose lease ran out (their worker died) and hands them on.',
+  },
+  {
     key: 'portalExpiryDays',
     env: 'SEALPOST_PORTAL_EXPIRY_DAYS',
     type: 'integer',
