@@ -15,6 +15,22 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/domains': { domain: 'probe.example' },
   'POST /v1/domains/{domain}/verify': undefined,
   // 'POST /v1/recipient-keys' is set in before(): it needs a key made at test time.
+  'POST /v1/messages': {
+    from: 'probe@beta-probe.example',
+    to: ['p@beta-probe.example'],
+    subject: 's',
+    text: 't',
+  },
+  'POST /v1/messages/batch': {
+    messages: [{ from: 'probe@beta-probe.example', to: ['p@beta-probe.example'], subject: 's', text: 't' }],
+  },
+  'POST /v1/messages/preview': {
+    from: 'probe@beta-probe.example',
+    to: ['p@beta-probe.example'],
+    subject: 's',
+    text: 't',
+  },
+  'PATCH /v1/policies/secureline': { hide_subject: false },
 };
 
 describeEachDb('tenant isolation on every route', (suite) => {
@@ -23,6 +39,7 @@ describeEachDb('tenant isolation on every route', (suite) => {
   let b: InitResult;
   let aKeyId: string;
   let aRecipientKey: { id: string; fingerprint: string };
+  let aMessageId: string;
 
   before(async () => {
     server = await startTestServer(suite.testDb);
@@ -48,6 +65,27 @@ describeEachDb('tenant isolation on every route', (suite) => {
       })
     ).body;
     SAMPLE_BODIES['POST /v1/recipient-keys'] = { address: 'probe@beta.example', key: bPgp.publicKey };
+    // A's domain made verified directly: this test is about tenancy, not DNS.
+    await suite.db.query("UPDATE sending_domains SET status = 'verified' WHERE org_id = $1", [a.org_id]);
+    const sent = await server.request('POST', '/v1/messages', {
+      token: a.api_key,
+      body: {
+        from: 'care@alpha-clinic.example',
+        to: ['pat@alpha-patients.example'],
+        subject: 's',
+        text: 't',
+      },
+    });
+    assert.equal(sent.status, 202, sent.text);
+    aMessageId = sent.body.id;
+    await suite.db.query(
+      "INSERT INTO suppressions (org_id, address, reason) VALUES ($1, 'gone@alpha-patients.example', 'complaint')",
+      [a.org_id],
+    );
+    await server.request('PATCH', '/v1/policies/secureline', {
+      token: a.api_key,
+      body: { tls_for_phi: false },
+    });
   });
   after(() => server.close());
 
@@ -67,6 +105,9 @@ describeEachDb('tenant isolation on every route', (suite) => {
       ).rows,
       ...(await suite.db.query('SELECT key_id, key_text FROM recipient_keys WHERE org_id = $1', [a.org_id]))
         .rows,
+      ...(await suite.db.query('SELECT message_id FROM messages WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT address FROM suppressions WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM secureline_policies WHERE org_id = $1', [a.org_id])).rows,
     ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(
@@ -82,6 +123,8 @@ describeEachDb('tenant isolation on every route', (suite) => {
       'alpha-clinic',
       aRecipientKey.id,
       aRecipientKey.fingerprint,
+      aMessageId,
+      'alpha-patients',
       ...eventIds,
     ];
 
@@ -95,8 +138,13 @@ describeEachDb('tenant isolation on every route', (suite) => {
         const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
         let concrete = path;
         const samples: Record<string, string> = {
-          id: path.startsWith('/v1/recipient-keys/') ? aRecipientKey.id : aKeyId,
+          id: path.startsWith('/v1/recipient-keys/')
+            ? aRecipientKey.id
+            : path.startsWith('/v1/messages/')
+              ? aMessageId
+              : aKeyId,
           domain: 'alpha-clinic.example',
+          address: 'gone@alpha-patients.example',
         };
         for (const param of params) {
           assert.ok(param! in samples, `teach this test the path parameter {${param}} of ${method} ${path}`);
@@ -120,5 +168,14 @@ describeEachDb('tenant isolation on every route', (suite) => {
     assert.ok(exercised.length >= 6, `exercised ${exercised.join(', ')}`);
     assert.deepEqual(await aState(), stateBefore, "A's API keys are unchanged");
     assert.deepEqual((await aEvents()).sort(), [...eventIds].sort(), "A's audit trail is unchanged");
+  });
+
+  test("B cannot send as A's verified domain", async () => {
+    const res = await server.request('POST', '/v1/messages', {
+      token: b.api_key,
+      body: { from: 'care@alpha-clinic.example', to: ['p@beta-probe.example'], subject: 's', text: 't' },
+    });
+    assert.equal(res.status, 422);
+    assert.equal(res.body.code, 'domain_unverified');
   });
 });
