@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import type { SMTPError } from 'nodemailer/lib/smtp-connection';
 import { MtaSts, mxMatches, type MtaStsPolicy } from './mta-sts.ts';
 import { Pool } from './pool.ts';
-import { findMxHosts, RouteError } from './route.ts';
+import { findMxHosts, RouteCache, RouteError } from './route.ts';
 import { Session, SessionError, type SessionTls } from './session.ts';
 import type { MxHost, OutboundOptions, Rejection, SendOutcome, SendRequest, TlsPolicy } from './types.ts';
 
@@ -13,7 +13,7 @@ export interface OutboundDeps {
   resolver?: Resolver;
   /** Picks among MX hosts of equal preference. */
   random?: () => number;
-  /** Milliseconds, for the MTA-STS cache. */
+  /** Milliseconds, for the DNS and MTA-STS caches. */
   now?: () => number;
 }
 
@@ -36,6 +36,7 @@ const DEFAULTS = {
   maxConnectionsPerHost: 5,
   idleTimeoutMs: 10_000,
   maxMessagesPerConnection: 100,
+  routeCacheMs: 60_000,
   httpsPort: 443,
 };
 
@@ -50,7 +51,7 @@ function rejections(errors: SMTPError[] | undefined): Rejection[] {
 export class Outbound {
   private readonly options: OutboundOptions & typeof DEFAULTS;
   private readonly resolver: Resolver;
-  private readonly random: () => number;
+  private readonly routes: RouteCache;
   private readonly secureContext: tls.SecureContext;
   private readonly mtaSts: MtaSts | null;
   private readonly pools = new Map<string, Pool>();
@@ -58,13 +59,19 @@ export class Outbound {
 
   constructor(options: OutboundOptions, deps: OutboundDeps = {}) {
     this.options = { ...DEFAULTS, ...options };
-    this.random = deps.random ?? Math.random;
+    const random = deps.random ?? Math.random;
+    const now = deps.now ?? Date.now;
     if (deps.resolver) {
       this.resolver = deps.resolver;
     } else {
       this.resolver = new Resolver({ timeout: this.options.dnsTimeoutMs, tries: 2 });
       if (options.dnsServers?.length) this.resolver.setServers(options.dnsServers);
     }
+    this.routes = new RouteCache((domain) => findMxHosts(this.resolver, domain, random), {
+      ttlMs: this.options.routeCacheMs,
+      now,
+      random,
+    });
     // One context for every verified connection: building one per connection would parse the
     // whole root store each time.
     this.secureContext = tls.createSecureContext({
@@ -78,13 +85,13 @@ export class Outbound {
             secureContext: this.secureContext,
             port: this.options.httpsPort,
             timeoutMs: this.options.connectTimeoutMs,
-            now: deps.now ?? Date.now,
+            now,
           });
   }
 
   /** The domain's MX hosts in the order to try them; throws a RouteError when there is no route. */
   resolveMx(domain: string): Promise<MxHost[]> {
-    return findMxHosts(this.resolver, domain, this.random);
+    return this.routes.get(domain);
   }
 
   async send(request: SendRequest): Promise<SendOutcome> {

@@ -19,6 +19,8 @@ export class RouteError extends Error {
   }
 }
 
+const MAX_DOMAINS = 10_000;
+
 // No such name, or no record of that type at it: an answer, not a failure.
 const NO_ANSWER = new Set(['ENOTFOUND', 'ENODATA']);
 
@@ -105,4 +107,53 @@ export async function findMxHosts(
         : { exchange: name, priority, addresses };
     }),
   );
+}
+
+/**
+ * Remembers the MX hosts of each domain for a while, and shares one lookup among the sends that
+ * ask at the same time: a burst of mail to one domain would otherwise be a burst of DNS
+ * questions (three per message), which resolvers answer by dropping some. Only complete answers
+ * are kept; equal preferences are shuffled again on every use.
+ */
+export class RouteCache {
+  private readonly lookup: (domain: string) => Promise<MxHost[]>;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly kept = new Map<string, { hosts: MxHost[]; until: number }>();
+  private readonly pending = new Map<string, Promise<MxHost[]>>();
+
+  constructor(
+    lookup: (domain: string) => Promise<MxHost[]>,
+    options: { ttlMs: number; now: () => number; random: () => number },
+  ) {
+    this.lookup = lookup;
+    this.ttlMs = options.ttlMs;
+    this.now = options.now;
+    this.random = options.random;
+  }
+
+  async get(domain: string): Promise<MxHost[]> {
+    const key = domain.toLowerCase();
+    const kept = this.kept.get(key);
+    if (kept && kept.until > this.now()) return orderMx(kept.hosts, this.random);
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.lookup(key).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
+      if (this.ttlMs > 0)
+        void pending.then(
+          (hosts) => this.keep(key, hosts),
+          () => {},
+        );
+    }
+    return orderMx(await pending, this.random);
+  }
+
+  private keep(domain: string, hosts: MxHost[]): void {
+    if (hosts.some((host) => host.addresses.length === 0)) return;
+    this.kept.delete(domain);
+    this.kept.set(domain, { hosts, until: this.now() + this.ttlMs });
+    if (this.kept.size > MAX_DOMAINS) this.kept.delete(this.kept.keys().next().value!);
+  }
 }

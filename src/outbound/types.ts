@@ -14,6 +14,8 @@ export interface OutboundOptions {
   socketTimeoutMs?: number;
   /** Per-lookup DNS timeout (each lookup is tried twice). */
   dnsTimeoutMs?: number;
+  /** How long a domain's MX hosts and their addresses are remembered; 0 asks DNS for every message. */
+  routeCacheMs?: number;
   /** At most this many connections at once to one MX host in one TLS mode (pooled, reused). */
   maxConnectionsPerHost?: number;
   /** A pooled connection unused this long is closed. */

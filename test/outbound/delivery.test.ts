@@ -254,6 +254,25 @@ describe('routing', () => {
     assert.equal(deferred.reason, 'mx.ghost.test: no address');
   });
 
+  test('sends to one domain share one lookup, kept for routeCacheMs', async () => {
+    let clock = 0;
+    const cached = new Outbound({ ...world.outboundOptions(), mtaSts: false }, { now: () => clock });
+    try {
+      world.addDomain('popular.test', 'tls');
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, () => cached.send(request('popular.test', 'enforced'))),
+      );
+      assert.ok(outcomes.every((o) => o.status === 'delivered'));
+      assert.equal(world.dns.queries('popular.test', 'MX'), 1);
+      assert.equal(world.dns.queries('mx.popular.test', 'A'), 1);
+      clock += 61_000;
+      await cached.send(request('popular.test', 'enforced'));
+      assert.equal(world.dns.queries('popular.test', 'MX'), 2);
+    } finally {
+      await cached.close();
+    }
+  });
+
   test('resolveMx sorts by preference and resolves each host', async () => {
     world.dns.setMx('order.test', [
       { exchange: 'mx.notls.test', priority: 30 },

@@ -101,7 +101,10 @@ test('a pooled connection the server dropped is replaced without failing the sen
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  const out = new Outbound({ ...world.outboundOptions(), mtaSts: false }, { resolver: dropping });
+  const out = new Outbound(
+    { ...world.outboundOptions(), mtaSts: false, routeCacheMs: 0 },
+    { resolver: dropping },
+  );
   t.after(() => out.close());
 
   await out.send(request(1));
