@@ -10,3 +10,4 @@ export {
   type StoredKey,
 } from './store.ts';
 export { MIN_RSA_BITS, type ParsedRecipientKey, type RecipientKeyKind } from './types.ts';
+export { lookupWkd, type WkdKey, type WkdOptions, wkdUrls } from './wkd.ts';

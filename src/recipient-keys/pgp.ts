@@ -45,7 +45,7 @@ export async function parsePgpKey(armored: string, address: string, now: Date): 
     );
   }
   const subkeyExpires =
-    encryptionKey === key ? expires : await (encryptionKey as openpgp.Subkey).getExpirationTime(now);
+    encryptionKey instanceof openpgp.Subkey ? await encryptionKey.getExpirationTime(now) : expires;
 
   return {
     kind: 'pgp',

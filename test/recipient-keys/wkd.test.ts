@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import * as openpgp from 'openpgp';
+import { lookupWkd, wkdUrls } from '../../src/recipient-keys/wkd.ts';
+import { type PgpKeyPair, pgpKeyPair } from '../support/keys.ts';
+import { createTestCa, type TestCa } from '../support/test-ca.ts';
+
+const DAY = 86_400_000;
+
+const binary = async (armoredKey: string) => Buffer.from((await openpgp.readKey({ armoredKey })).write());
+
+test('the URLs follow the draft: z-base-32 SHA-1 of the lower-cased local part, l as written', () => {
+  // The example in draft-koch-openpgp-webkey-service, section 3.1.
+  const { advanced, direct } = wkdUrls('Joe.Doe@Example.ORG');
+  assert.equal(
+    advanced.href,
+    'https://openpgpkey.example.org/.well-known/openpgpkey/example.org/hu/iy9q119eutrkn8s1mk4r39qejnbu3n5q?l=Joe.Doe',
+  );
+  assert.equal(
+    direct.href,
+    'https://example.org/.well-known/openpgpkey/hu/iy9q119eutrkn8s1mk4r39qejnbu3n5q?l=Joe.Doe',
+  );
+});
+
+describe('Web Key Directory lookup over HTTPS', () => {
+  let ca: TestCa;
+  let server: Server;
+  let port: number;
+  let patient: PgpKeyPair;
+  /** What the directory serves, by "host path?query"; anything else is a 404. */
+  const served = new Map<string, Buffer | 'hang'>();
+  const requests: string[] = [];
+  /** Names that exist, all on loopback; others do not resolve. */
+  let names: Set<string>;
+  const resolve = async (hostname: string) => {
+    if (!names.has(hostname)) throw Object.assign(new Error(`${hostname} not found`), { code: 'ENOTFOUND' });
+    return '127.0.0.1';
+  };
+  const options = () => ({ resolve, port, ca: ca.certPem, timeoutMs: 2000 });
+  const at = (url: URL) => `${url.hostname} ${url.pathname}${url.search}`;
+
+  before(async () => {
+    ca = await createTestCa();
+    patient = await pgpKeyPair();
+    const { key, cert } = await ca.issue(['openpgpkey.example.net', 'example.net']);
+    server = createServer({ key, cert }, (req, res) => {
+      const where = `${req.headers.host} ${req.url}`;
+      requests.push(where);
+      const body = served.get(where);
+      if (body === 'hang') return; // never answers
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const reset = (existing: string[]) => {
+    served.clear();
+    requests.length = 0;
+    names = new Set(existing);
+  };
+
+  test('the advanced method finds a binary key and it is validated like an upload', async () => {
+    reset(['openpgpkey.example.net', 'example.net']);
+    const { advanced } = wkdUrls('Patient@example.net');
+    served.set(at(advanced), await binary(patient.publicKey));
+    const found = await lookupWkd('Patient@example.net', options());
+    assert.equal(found?.method, 'advanced');
+    assert.equal(found.key.kind, 'pgp');
+    assert.equal(found.key.fingerprint, patient.fingerprint);
+    assert.deepEqual(requests, [at(advanced)]);
+  });
+
+  test('the direct method only when openpgpkey.<domain> does not exist', async () => {
+    reset(['example.net']);
+    const { direct } = wkdUrls('patient@example.net');
+    served.set(at(direct), Buffer.from(patient.publicKey));
+    const found = await lookupWkd('patient@example.net', options());
+    assert.equal(found?.method, 'direct');
+    assert.equal(found.key.fingerprint, patient.fingerprint);
+
+    // With the advanced host present, its 404 is the answer: no key, and no second guess.
+    reset(['openpgpkey.example.net', 'example.net']);
+    served.set(at(direct), Buffer.from(patient.publicKey));
+    assert.equal(await lookupWkd('patient@example.net', options()), null);
+    assert.equal(requests.length, 1);
+  });
+
+  test('among several keys served, the one for the address; a bad key is refused with the reason', async () => {
+    reset(['openpgpkey.example.net']);
+    const { advanced } = wkdUrls('patient@example.net');
+    const other = await pgpKeyPair({ email: 'someone-else@example.net' });
+    served.set(at(advanced), Buffer.concat([await binary(other.publicKey), await binary(patient.publicKey)]));
+    const found = await lookupWkd('patient@example.net', options());
+    assert.equal(found?.key.fingerprint, patient.fingerprint);
+
+    const expired = await pgpKeyPair({ date: new Date(Date.now() - 3 * DAY), keyExpirationTime: 86_400 });
+    served.set(at(advanced), await binary(expired.publicKey));
+    await assert.rejects(lookupWkd('patient@example.net', options()), /The OpenPGP key expired on/);
+    served.set(at(advanced), Buffer.from('<html>not a key</html>'));
+    await assert.rejects(lookupWkd('patient@example.net', options()), /answered with no OpenPGP key/);
+  });
+
+  test('an untrusted certificate, a slow server and a missing domain are errors, not "no key"', async () => {
+    reset(['openpgpkey.example.net']);
+    const { advanced } = wkdUrls('patient@example.net');
+    served.set(at(advanced), await binary(patient.publicKey));
+    await assert.rejects(
+      lookupWkd('patient@example.net', { ...options(), ca: undefined }),
+      /self-signed|unable to (get|verify)/,
+    );
+    served.set(at(advanced), 'hang');
+    const started = Date.now();
+    await assert.rejects(
+      lookupWkd('patient@example.net', { ...options(), timeoutMs: 300 }),
+      /timed out after 300 ms/,
+    );
+    assert.ok(Date.now() - started < 1500);
+    reset([]);
+    await assert.rejects(lookupWkd('patient@example.net', options()), /example\.net not found/);
+  });
+
+  test('the certificate must be for the host asked', async () => {
+    reset(['openpgpkey.example.org']);
+    await assert.rejects(lookupWkd('patient@example.org', options()), /altnames|does not match/i);
+  });
+});
