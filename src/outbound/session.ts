@@ -49,7 +49,12 @@ const MODERN_TLS = new Set(['TLSv1.2', 'TLSv1.3']);
 function describeFailure(err: SMTPError, options: SessionOptions, upgrading: boolean): SessionError {
   const { mx, address } = options;
   const code = err.originalCode ?? err.code ?? '';
-  const message = err.message.replace(/^Error initiating TLS - /, '');
+  // Node's hint about --use-system-ca means nothing to whoever reads the outcome.
+  const message = err.message
+    .replace(/^Error initiating TLS - /, '')
+    .replace(/; if the root CA is installed.*$/s, '');
+  // OpenSSL's own words ("tlsv1 alert protocol version"), without its error-queue dump.
+  const openssl = (err as { reason?: string }).reason ?? message;
 
   if (upgrading || err.code === 'ETLS') {
     if (err.command === 'STARTTLS' && err.response) {
@@ -62,8 +67,8 @@ function describeFailure(err: SMTPError, options: SessionOptions, upgrading: boo
     if (err.timeoutType === 'UPGRADE_TIMEOUT')
       return new SessionError('tls', `TLS handshake with ${mx} timed out`);
     if (PROTOCOL_VERSION_ERROR.test(code) || PROTOCOL_VERSION_ERROR.test(message))
-      return new SessionError('tls', `${mx} offers no TLS 1.2 or newer (${message})`);
-    return new SessionError('tls', `TLS handshake with ${mx} failed: ${message}`);
+      return new SessionError('tls', `${mx} offers no TLS 1.2 or newer (${openssl})`);
+    return new SessionError('tls', `TLS handshake with ${mx} failed: ${openssl}`);
   }
   // A server that refuses EHLO speaks no ESMTP, so it has no STARTTLS either.
   if (options.tls === 'enforced' && err.command === 'EHLO' && (err.responseCode ?? 0) >= 500)
@@ -88,7 +93,10 @@ function checkEnforced(conn: SMTPConnection, mx: string): void {
   if (!conn.secure || !(socket instanceof tls.TLSSocket))
     throw new SessionError('tls', `${mx} did not start TLS`);
   if (!socket.authorized)
-    throw new SessionError('tls', `certificate for ${mx} is not valid: ${String(socket.authorizationError)}`);
+    throw new SessionError(
+      'tls',
+      `certificate for ${mx} is not valid: ${socket.authorizationError?.message}`,
+    );
   const version = socket.getProtocol() ?? 'unknown';
   if (!MODERN_TLS.has(version))
     throw new SessionError('tls', `${mx} offers no TLS 1.2 or newer (${version})`);
