@@ -127,6 +127,8 @@ export interface MailWorld {
   writeCaFile(): string;
   /** Outbound options that reach this world. */
   outboundOptions(): OutboundOptions;
+  /** The settings a Sealpost instance needs to deliver into this world (writes the CA file). */
+  env(): Record<string, string>;
   /** Forgets received messages, counters and violations (not the markers); the flaky receiver is flaky again. */
   reset(): void;
   close(): Promise<void>;
@@ -420,6 +422,14 @@ export async function startMailWorld(): Promise<MailWorld> {
     return found;
   }
 
+  function writeCaFile(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'sealpost-ca-'));
+    tempDirs.push(dir);
+    const file = join(dir, 'test-ca.pem');
+    writeFileSync(file, ca.certPem);
+    return file;
+  }
+
   function resetReceiver(r: ReceiverState): void {
     r.messages = [];
     r.connections = 0;
@@ -493,13 +503,7 @@ export async function startMailWorld(): Promise<MailWorld> {
     setFlaky(count) {
       receiver('flaky').failNext(count);
     },
-    writeCaFile() {
-      const dir = mkdtempSync(join(tmpdir(), 'sealpost-ca-'));
-      tempDirs.push(dir);
-      const file = join(dir, 'test-ca.pem');
-      writeFileSync(file, ca.certPem);
-      return file;
-    },
+    writeCaFile,
     outboundOptions() {
       return {
         dnsServers: [dns.server],
@@ -507,6 +511,13 @@ export async function startMailWorld(): Promise<MailWorld> {
         httpsPort: port,
         extraCa: ca.certPem,
         heloName: 'sender.sealpost.test',
+      };
+    },
+    env() {
+      return {
+        SEALPOST_DNS_SERVERS: dns.server,
+        SEALPOST_DELIVERY_PORT: String(port),
+        SEALPOST_EXTRA_CA_FILE: writeCaFile(),
       };
     },
     reset() {
