@@ -1,5 +1,10 @@
 // Sessions to one MX host in one TLS mode, reused across sends: at most `max` open at once,
 // idle ones closed after a while, each retired after a number of messages.
+//
+// A session that cannot be opened says something about the host, not just about the send that
+// asked: with nothing else open, every send waiting for the host gets the same failure at once
+// (rather than each waiting out its own connection timeout); with sessions open, the host is
+// up but wants no more connections, so the waiting sends make do with the ones it has.
 import type { Session } from './session.ts';
 
 export interface PoolOptions {
@@ -27,6 +32,8 @@ export class Pool {
   private readonly limits: PoolOptions;
   /** Sessions open or being opened, idle or not. */
   private count = 0;
+  /** How many sessions may be open now: `max`, or fewer after the host refused one more. */
+  private ceiling: number;
   private readonly live = new Set<Session>();
   private readonly idle: { session: Session; timer: NodeJS.Timeout }[] = [];
   private readonly waiting: Waiter[] = [];
@@ -35,6 +42,7 @@ export class Pool {
   constructor(open: (addresses: string[]) => Promise<Session>, limits: PoolOptions) {
     this.open = open;
     this.limits = limits;
+    this.ceiling = limits.max;
   }
 
   /** An idle session, a new one if fewer than `max` are open, or the next one released. */
@@ -77,7 +85,7 @@ export class Pool {
           continue;
         }
         this.waiting.shift()!.resolve({ session: idle.session, reused: true });
-      } else if (this.count < this.limits.max) {
+      } else if (this.count < this.ceiling) {
         this.count++;
         const waiter = this.waiting.shift()!;
         this.open(waiter.addresses).then(
@@ -94,7 +102,13 @@ export class Pool {
           },
           (err: unknown) => {
             this.count--;
-            waiter.reject(err);
+            if (this.count === 0) {
+              this.ceiling = this.limits.max;
+              for (const other of [waiter, ...this.waiting.splice(0)]) other.reject(err);
+            } else {
+              this.ceiling = this.count;
+              this.waiting.unshift(waiter);
+            }
             this.pump();
             this.checkEmpty();
           },
@@ -117,6 +131,7 @@ export class Pool {
   private forget(session: Session): void {
     if (!this.live.delete(session)) return;
     this.count--;
+    if (this.count === 0) this.ceiling = this.limits.max;
     const at = this.idle.findIndex((entry) => entry.session === session);
     if (at >= 0) clearTimeout(this.idle.splice(at, 1)[0]!.timer);
     this.pump();

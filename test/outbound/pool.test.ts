@@ -115,6 +115,26 @@ test('a pooled connection the server dropped is replaced without failing the sen
   assert.equal((await world.waitForMessages('tls', 2)).length, 2);
 });
 
+test('a host that cannot be reached fails every waiting send at once', async (t) => {
+  const out = outbound(t, { maxConnectionsPerHost: 1 });
+  const outcomes = await Promise.all(
+    Array.from({ length: 20 }, (_, n) => out.send({ ...request(n), domain: 'notls.test' })),
+  );
+  assert.ok(outcomes.every((o) => o.status === 'tls_failed'));
+  assert.equal(world.receiver('notls').connections, 1);
+});
+
+test('a host that refuses more connections gets the mail over the ones it accepted', async (t) => {
+  await world.addReceiver('crowded', { maxClients: 2 });
+  const out = outbound(t, { maxConnectionsPerHost: 5 });
+  const outcomes = await Promise.all(
+    Array.from({ length: 30 }, (_, n) => out.send({ ...request(n), domain: 'crowded.test' })),
+  );
+  assert.deepEqual(new Set(outcomes.map((o) => o.status)), new Set(['delivered']));
+  assert.equal((await world.waitForMessages('crowded', 30)).length, 30);
+  assert.ok(world.receiver('crowded').maxOpenConnections <= 2);
+});
+
 test('close() ends every connection and refuses further sends', async () => {
   const out = new Outbound({ ...world.outboundOptions(), mtaSts: false });
   await Promise.all([1, 2, 3].map((n) => out.send(request(n))));

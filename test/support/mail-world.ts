@@ -50,6 +50,8 @@ export interface ReceiverOptions {
   rejectAllRecipients?: boolean;
   /** Answers 451 4.3.0 to this many transactions after each reset(). */
   flaky?: number;
+  /** Greets connections beyond this many with 421 and closes them. */
+  maxClients?: number;
 }
 
 export interface ReceivedMessage {
@@ -266,6 +268,7 @@ export async function startMailWorld(): Promise<MailWorld> {
       authOptional: true,
       disabledCommands: kind === 'none' ? ['AUTH', 'STARTTLS'] : ['AUTH'],
       closeTimeout: 200,
+      ...(options.maxClients ? { maxClients: options.maxClients } : {}),
       ...(defaultPair ? { ...defaultPair, ...versions } : {}),
       ...(kind === 'none'
         ? {}
