@@ -6,16 +6,16 @@ import type { MxHost } from './types.ts';
 /** No mail route: permanent (the domain does not exist, or refuses mail) or not (DNS failed). */
 export class RouteError extends Error {
   readonly permanent: boolean;
-  /** For a permanent one, the SMTP-style reply a bounce records. */
+  /** The reply a bounce records, written as a server would have answered. */
   readonly code: number;
   readonly response: string;
 
-  constructor(message: string, permanent: boolean, code = permanent ? 550 : 451, response = '') {
+  constructor(message: string, permanent: boolean, code = permanent ? 550 : 451) {
     super(message);
     this.name = 'RouteError';
     this.permanent = permanent;
     this.code = code;
-    this.response = response || `${code} ${message}`;
+    this.response = `${code} ${message}`;
   }
 }
 
