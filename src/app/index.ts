@@ -194,6 +194,10 @@ export class App {
       lifetimeHours: config.deliveryLifetimeHours,
       retryBaseSeconds: config.deliveryRetrySeconds,
       portalExpiryDays: config.portalExpiryDays,
+      observe: (method, outcome, seconds) => {
+        this.metrics.deliveryAttempts.labels(method, outcome).inc();
+        this.metrics.deliverySeconds.labels(method).observe(seconds);
+      },
     });
     await startDeliveryWorker(this.queue, this.secureline, { concurrency: config.deliveryConcurrency });
     // Every night each audit chain is verified, and the result itself goes on the record.

@@ -7,6 +7,8 @@ export class Metrics {
   readonly auditAppends: Counter<'outcome'>;
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly queueOldestActiveSeconds: Gauge<'queue'>;
+  readonly deliveryAttempts: Counter<'method' | 'outcome'>;
+  readonly deliverySeconds: Histogram<'method'>;
   /** Read at each scrape by the worker role; unset in a process that runs no worker. */
   queueStats:
     | (() => Promise<
@@ -27,6 +29,19 @@ export class Metrics {
       name: 'sealpost_audit_events_total',
       help: 'Audit events appended.',
       labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    this.deliveryAttempts = new Counter({
+      name: 'sealpost_delivery_attempts_total',
+      help: 'Delivery attempts by protection method and outcome (delivered, deferred, bounced, tls_failed, failed).',
+      labelNames: ['method', 'outcome'],
+      registers: [this.registry],
+    });
+    this.deliverySeconds = new Histogram({
+      name: 'sealpost_delivery_attempt_duration_seconds',
+      help: 'Time of one delivery attempt (build, encrypt, sign, SMTP), by method.',
+      labelNames: ['method'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [this.registry],
     });
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client binds `this` in collect to the gauge

@@ -83,6 +83,8 @@ export interface SecurelineDeps {
   lifetimeHours: number;
   retryBaseSeconds: number;
   portalExpiryDays: number;
+  /** Called once per finished attempt, for metrics. */
+  observe?(method: Method, outcome: string, seconds: number): void;
 }
 
 const ACTOR = { type: 'system' as const, id: 'secureline', label: 'secureline' };
@@ -350,7 +352,17 @@ export class Secureline {
   }
 
   private async recordAttemptOnly(recipient: StoredRecipient, attempt: Attempt): Promise<void> {
-    await insertAttempt(this.deps.db, recipient, attempt, this.deps.clock());
+    const now = this.deps.clock();
+    await insertAttempt(this.deps.db, recipient, attempt, now);
+    this.observe(attempt, now);
+  }
+
+  private observe(attempt: Attempt, now: Date): void {
+    this.deps.observe?.(
+      attempt.method,
+      attempt.outcome,
+      (now.getTime() - attempt.startedAt.getTime()) / 1000,
+    );
   }
 
   /** Writes the attempt, the recipient's new state, the next try and the audit event in one transaction. */
@@ -454,6 +466,7 @@ export class Secureline {
         },
       });
     });
+    this.observe(attempt, now);
     this.deps.log.info(
       {
         org_id: recipient.org_id,

@@ -239,6 +239,11 @@ describeEachDb('SecureLine delivery', (suite) => {
     assert.equal(actions[0], 'message.queued');
     assert.equal(actions.filter((a) => a === 'message.delivered').length, 3);
     assert.equal(actions.filter((a) => a === 'message.portal_notified').length, 2);
+
+    const metrics = (await server.request('GET', '/metrics')).text;
+    assert.match(metrics, /sealpost_delivery_attempts_total\{method="tls",outcome="tls_failed"\} 2/);
+    assert.match(metrics, /sealpost_delivery_attempts_total\{method="portal",outcome="delivered"\} 2/);
+    assert.match(metrics, /sealpost_delivery_attempts_total\{method="pgp",outcome="delivered"\} 1/);
   });
 
   test('a deferring server is retried with growing waits until it accepts', async () => {
