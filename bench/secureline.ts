@@ -1,20 +1,19 @@
-// SecureLine end to end: messages posted to the HTTP API (validated, DLP-scanned, sealed, queued
-// per recipient), then taken by the worker (policy, build, DKIM RSA + Ed25519, SMTP with enforced
-// TLS 1.2+ to a local receiver), and recorded. Prints accepted and delivered per second, latency
-// percentiles and peak memory, on the embedded database and on PostgreSQL.
+// SecureLine end to end: messages posted to the HTTP API of a running `sealpost serve` (validated,
+// DLP-scanned, sealed, queued per recipient), taken by its worker (policy, build, DKIM RSA +
+// Ed25519, SMTP with enforced TLS 1.2+ to a receiver on loopback), and recorded. Sealpost runs in
+// its own processes, as in production; this process plays the clients and the receiving server.
+// Prints accepted and delivered per second, latency percentiles and the servers' peak memory.
 //   node --disable-warning=ExperimentalWarning bench/secureline.ts [--messages=2000] [--clients=16]
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { App } from '../src/app/index.ts';
-import { loadConfig } from '../src/config/index.ts';
-import { loadMasterKeys } from '../src/crypto/index.ts';
-import type { Db } from '../src/db/types.ts';
+import pg from 'pg';
+import { randomMasterKey, type RunningServer, runCli, startServe } from '../test/support/cli.ts';
 import { startMailWorld } from '../test/support/mail-world.ts';
-import { machineLine, onEachDatabase } from './support.ts';
+import { machineLine } from './support.ts';
 
 const { values } = parseArgs({
   options: { messages: { type: 'string', default: '2000' }, clients: { type: 'string', default: '16' } },
@@ -25,63 +24,88 @@ const CLIENTS = Number(values.clients);
 const BODY = randomBytes(7680)
   .toString('base64')
   .replace(/(.{76})/g, '$1\n');
+const ADMIN_URL = process.env.SEALPOST_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 interface Row {
-  database: string;
-  accepted: number;
-  acceptSeconds: number;
-  delivered: number;
-  deliverSeconds: number;
-  acceptLatency: number[];
-  endToEnd: { p50: number; p95: number; p99: number };
+  scenario: string;
+  acceptPerSecond: number;
+  deliverPerSecond: number;
+  accept: number[];
+  endToEnd: number[];
   peakRssMb: number;
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+const percentiles = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return [0.5, 0.95, 0.99].map((p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!);
+};
 
-async function run(kind: string, db: Db): Promise<Row> {
+/** The most memory a process has held (VmHWM), in MB. */
+const peakRss = (server: RunningServer) =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))![1]) / 1024;
+
+async function scenario(name: string, database: 'pglite' | 'postgres', split: boolean): Promise<Row> {
   const world = await startMailWorld();
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-bench-secureline-'));
-  const config = loadConfig({
+  const dbName = `sealpost_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+  let databaseUrl: string | undefined;
+  if (database === 'postgres') {
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${dbName}`);
+    await admin.end();
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${dbName}`;
+    databaseUrl = url.toString();
+  }
+  const env: Record<string, string> = {
+    ...world.env(),
     SEALPOST_DATA_DIR: dataDir,
-    SEALPOST_HTTP_PORT: '0',
-    SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
-    SEALPOST_LOG_LEVEL: 'silent',
-    SEALPOST_DNS_SERVERS: world.dnsServer,
-    SEALPOST_DELIVERY_PORT: String(world.port),
-    SEALPOST_EXTRA_CA_FILE: world.writeCaFile(),
+    SEALPOST_MASTER_KEY: randomMasterKey(),
+    SEALPOST_LOG_LEVEL: 'error',
     SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',
-    SEALPOST_DELIVERY_CONCURRENCY: '100',
     SEALPOST_RATE_LIMIT_PER_KEY: '1000000',
-  });
-  const app = await App.create(config, db, loadMasterKeys(config));
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+    ...(databaseUrl ? { SEALPOST_DATABASE_URL: databaseUrl } : {}),
+    // e.g. SEALPOST_BENCH_NODE_OPTIONS=--cpu-prof to profile the servers.
+    ...(process.env.SEALPOST_BENCH_NODE_OPTIONS
+      ? { NODE_OPTIONS: process.env.SEALPOST_BENCH_NODE_OPTIONS }
+      : {}),
+  };
+  const servers: RunningServer[] = [];
   try {
-    const { url } = await app.start(['api', 'worker']);
-    const org = await app.initOrganization({
-      name: 'Bench Clinic',
-      adminEmail: 'admin@bench.test',
-      actor: { type: 'system', id: 'bench', label: 'bench' },
-    });
-    const call = async (path: string, body?: unknown) => {
+    const init = await runCli(
+      ['init', '--org', 'Bench Clinic', '--admin', 'admin@bench.test', '--json'],
+      env,
+    );
+    if (init.code !== 0) throw new Error(init.stderr);
+    const apiKey = JSON.parse(init.stdout).api_key as string;
+    if (split) {
+      servers.push(await startServe(env, ['--only', 'api']));
+      servers.push(await startServe(env, ['--only', 'worker']));
+    } else {
+      servers.push(await startServe(env));
+    }
+    const url = servers[0]!.url;
+    const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${url}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${org.api_key}`, 'content-type': 'application/json' },
+        method,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const json = (await res.json()) as Record<string, unknown>;
       if (res.status >= 300) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
       return json;
     };
-    const domain = (await call('/v1/domains', { domain: 'bench.test' })) as {
+    const domain = (await call('POST', '/v1/domains', { domain: 'bench.test' })) as {
       records: { name: string; value: string; required: boolean }[];
     };
     for (const r of domain.records) if (r.required) world.dns.setTxt(r.name, [r.value]);
-    await call('/v1/domains/bench.test/verify');
+    await call('POST', '/v1/domains/bench.test/verify');
 
-    const acceptLatency: number[] = [];
+    const accept: number[] = [];
     let next = 0;
     const start = performance.now();
     await Promise.all(
@@ -89,79 +113,82 @@ async function run(kind: string, db: Db): Promise<Row> {
         while (next < MESSAGES) {
           const i = next++;
           const t0 = performance.now();
-          await call('/v1/messages', {
+          await call('POST', '/v1/messages', {
             from: 'notify@bench.test',
             to: [`patient${i}@tls.test`],
             subject: `Your appointment reminder ${i}`,
             text: BODY,
           });
-          acceptLatency.push(performance.now() - t0);
+          accept.push(performance.now() - t0);
         }
       }),
     );
     const acceptSeconds = (performance.now() - start) / 1000;
-    await world.waitForMessages('tls', MESSAGES, 600_000);
+    await world.waitForMessages('tls', MESSAGES, 900_000);
     const deliverSeconds = (performance.now() - start) / 1000;
-    // Wait for the last outcomes to be recorded, then read the end-to-end latencies.
-    for (;;) {
-      const { rows } = await db.query<{ n: string }>(
-        "SELECT count(*) AS n FROM message_recipients WHERE state = 'delivered'",
-      );
-      if (Number(rows[0]!.n) >= MESSAGES) break;
-      await new Promise((r) => setTimeout(r, 50));
+
+    // End-to-end latency per message, from its acceptance to its recorded delivery.
+    const endToEnd: number[] = [];
+    let cursor: string | null = null;
+    while (endToEnd.length < MESSAGES) {
+      const page = (await call('GET', `/v1/messages?limit=200${cursor ? `&cursor=${cursor}` : ''}`)) as {
+        data: { created_at: string; recipients: { finished_at: string | null }[] }[];
+        next_cursor: string | null;
+      };
+      for (const m of page.data) {
+        const finished = m.recipients[0]!.finished_at;
+        if (finished) endToEnd.push(Date.parse(finished) - Date.parse(m.created_at));
+      }
+      cursor = page.next_cursor;
+      if (!cursor) {
+        if (endToEnd.length < MESSAGES) {
+          endToEnd.length = 0; // the last outcomes are still being recorded: read again
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
     }
-    const { rows } = await db.query<{ ms: number }>(
-      `SELECT extract(epoch FROM r.finished_at - m.created_at)::float8 * 1000 AS ms
-       FROM message_recipients r JOIN messages m USING (org_id, message_id) ORDER BY 1`,
-    );
-    const e2e = rows.map((r) => r.ms);
-    acceptLatency.sort((a, b) => a - b);
     return {
-      database: kind,
-      accepted: MESSAGES,
-      acceptSeconds,
-      delivered: world.receiver('tls').messages.length,
-      deliverSeconds,
-      acceptLatency: [
-        percentile(acceptLatency, 0.5),
-        percentile(acceptLatency, 0.95),
-        percentile(acceptLatency, 0.99),
-      ],
-      endToEnd: { p50: percentile(e2e, 0.5), p95: percentile(e2e, 0.95), p99: percentile(e2e, 0.99) },
-      peakRssMb: peakRss / 1024 / 1024,
+      scenario: name,
+      acceptPerSecond: MESSAGES / acceptSeconds,
+      deliverPerSecond: world.receiver('tls').messages.length / deliverSeconds,
+      accept: percentiles(accept),
+      endToEnd: percentiles(endToEnd),
+      peakRssMb: servers.reduce((sum, s) => sum + peakRss(s), 0),
     };
   } finally {
-    clearInterval(sampler);
-    await app.http?.close();
-    await app.queue.stop({ timeoutMs: 5000 });
-    await app.outbound?.close();
+    for (const s of servers) await s.stop();
     await world.close();
     rmSync(dataDir, { recursive: true, force: true });
+    if (databaseUrl) {
+      const admin = new pg.Client({ connectionString: ADMIN_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await admin.end();
+    }
   }
 }
 
 const rows: Row[] = [];
-const notes = await onEachDatabase(async (kind, db) => {
-  process.stderr.write(`secureline: ${kind}, ${MESSAGES} messages, ${CLIENTS} clients\n`);
-  rows.push(await run(kind, db));
-});
-const ms = (n: number) => `${Math.round(n)}`.padStart(6);
+const only = process.env.SEALPOST_BENCH_ONLY; // run one scenario, e.g. "postgres, one process"
+for (const [name, database, split] of [
+  ['pglite, one process', 'pglite', false],
+  ['postgres, one process', 'postgres', false],
+  ['postgres, api + worker', 'postgres', true],
+] as const) {
+  if (only && only !== name) continue;
+  process.stderr.write(`secureline: ${name}, ${MESSAGES} messages, ${CLIENTS} clients\n`);
+  rows.push(await scenario(name, database, split));
+}
+const ms = (values: number[]) => values.map((n) => `${Math.round(n)}`.padStart(6)).join('');
 const lines = [
-  `Sealpost SecureLine end to end (HTTP accept -> seal -> queue -> policy -> DKIM -> enforced TLS delivery)`,
+  'Sealpost SecureLine end to end (HTTP accept -> seal -> queue -> policy -> DKIM -> enforced TLS delivery)',
   `Machine: ${machineLine()}`,
-  ...notes,
-  `${MESSAGES} messages of 10 KB, one recipient each, ${CLIENTS} HTTP clients in the same process; receiver on loopback`,
+  `${MESSAGES} messages of 10 KB, one recipient each; ${CLIENTS} HTTP clients and the receiving SMTP server in the bench process`,
   '',
-  `${'database'.padEnd(10)}${'accepted/s'.padStart(11)}${'delivered/s'.padStart(12)}   accept ms p50/p95/p99   end-to-end ms p50/p95/p99   peak RSS MB`,
+  `${'scenario'.padEnd(24)}${'accepted/s'.padStart(11)}${'delivered/s'.padStart(12)}  accept ms p50/p95/p99  end-to-end ms p50/p95/p99  peak RSS MB`,
   ...rows.map(
     (r) =>
-      `${r.database.padEnd(10)}${Math.round(r.accepted / r.acceptSeconds)
-        .toString()
-        .padStart(11)}${Math.round(r.delivered / r.deliverSeconds)
-        .toString()
-        .padStart(
-          12,
-        )}   ${r.acceptLatency.map(ms).join('')}      ${[r.endToEnd.p50, r.endToEnd.p95, r.endToEnd.p99].map(ms).join('')}          ${Math.round(r.peakRssMb)}`,
+      `${r.scenario.padEnd(24)}${Math.round(r.acceptPerSecond).toString().padStart(11)}${Math.round(r.deliverPerSecond).toString().padStart(12)}  ${ms(r.accept)}    ${ms(r.endToEnd)}       ${Math.round(r.peakRssMb)}`,
   ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { type AuditInput, appendAudit, auditRoutes, SYSTEM_ORG_ID, verifyAudit } from '../audit/index.ts';
+import {
+  type AuditInput,
+  appendAudit,
+  auditRoutes,
+  flushAuditOutbox,
+  SYSTEM_ORG_ID,
+  stageAudit,
+  verifyAudit,
+} from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { Keyring, loadMasterKeys } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
@@ -97,6 +105,31 @@ export class App {
     return appendAudit(q, record);
   }
 
+  /** For high-volume events: staged in the action's transaction, chained by the flusher. */
+  stageAudit(q: Queryable, record: AuditInput) {
+    this.metrics.auditAppends.labels(record.outcome).inc();
+    return stageAudit(q, record, { clock: this.clock });
+  }
+
+  /** Moves every staged audit event into its chain now. */
+  async flushAudit(): Promise<void> {
+    while ((await flushAuditOutbox(this.db)) > 0);
+  }
+
+  private auditFlusher: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+
+  /** Every process that stages events also chains them, a few times a second. */
+  private startAuditFlusher(): void {
+    this.auditFlusher = setInterval(() => {
+      if (this.flushing) return;
+      this.flushing = this.flushAudit()
+        .catch((err: Error) => this.log.error({ err: err.message }, 'audit outbox flush failed; will retry'))
+        .finally(() => (this.flushing = null));
+    }, 250);
+    this.auditFlusher.unref();
+  }
+
   async hasOrganizations(): Promise<boolean> {
     const { rows } = await this.db.query('SELECT 1 FROM organizations LIMIT 1');
     return rows.length > 0;
@@ -118,6 +151,7 @@ export class App {
     if (roles.includes('api') || roles.includes('worker')) {
       // The API enqueues deliveries; workers take them.
       await this.queue.start();
+      this.startAuditFlusher();
       await defineDeliveryQueue(this.queue, this.config.deliveryLeaseSeconds);
     }
     if (roles.includes('worker')) await this.startWorker();
@@ -148,6 +182,7 @@ export class App {
             keyring: this.keyring,
             queue: this.queue,
             audit: (q, record) => this.audit(q, record),
+            stageAudit: (q, record) => this.stageAudit(q, record),
             maxBytes: this.config.messageMaxBytes,
             findKeys: this.findKeys,
             clock: this.clock,
@@ -187,7 +222,7 @@ export class App {
         smime: (raw, certificates, options) => encryptSmime(raw, certificates, options),
       },
       findKeys: this.findKeys,
-      audit: (q, record) => this.audit(q, record),
+      stageAudit: (q, record) => this.stageAudit(q, record),
       log: this.log,
       clock: this.clock,
       publicUrl: config.publicUrl,
@@ -227,9 +262,23 @@ export class App {
 
   /** Stops taking work, lets what runs finish, then closes the database. */
   async stop(): Promise<void> {
-    if (this.http) await this.http.close();
-    if (this.roles.includes('worker') || this.roles.includes('api')) await this.queue.stop();
-    await this.outbound?.close();
+    await this.stopServices();
     await this.db.close();
+  }
+
+  /** Stops serving and working, chains what is staged, and leaves the database open. */
+  async stopServices(options: { queueTimeoutMs?: number } = {}): Promise<void> {
+    if (this.http) await this.http.close();
+    if (this.roles.includes('worker') || this.roles.includes('api'))
+      await this.queue.stop(options.queueTimeoutMs ? { timeoutMs: options.queueTimeoutMs } : {});
+    await this.outbound?.close();
+    if (this.auditFlusher) {
+      clearInterval(this.auditFlusher);
+      this.auditFlusher = null;
+      await this.flushing;
+      await this.flushAudit().catch((err: Error) =>
+        this.log.error({ err: err.message }, 'staged audit events left for the next start'),
+      );
+    }
   }
 }

@@ -200,3 +200,51 @@ function checkDetails(value: unknown, path = 'details', depth = 0): void {
     checkDetails(item, `${path}.${key}`, depth + 1);
   }
 }
+
+/**
+ * Stages an event in the outbox, inside the action's transaction: checked now (a bad event still
+ * fails the action), placed in the chain by `flushAuditOutbox` shortly after. For high-volume
+ * actions whose events would otherwise queue on the chain's head lock.
+ */
+export async function stageAudit(
+  q: Queryable,
+  input: AuditInput,
+  options: AppendOptions = {},
+): Promise<void> {
+  const event = normalise(input);
+  const occurredAt = (options.clock ?? (() => new Date()))();
+  await q.query('INSERT INTO audit_outbox (org_id, occurred_at, event) VALUES ($1, $2, $3)', [
+    event.orgId,
+    occurredAt,
+    JSON.stringify(event),
+  ]);
+}
+
+/**
+ * Moves up to `limit` staged events into their chains in one transaction and returns how many.
+ * Rows are taken in (organisation, entry) order, so concurrent flushers lock chain heads in the
+ * same order and never deadlock; SKIP LOCKED lets them share the work.
+ */
+export async function flushAuditOutbox(db: Db, limit = 500): Promise<number> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{
+      org_id: string;
+      entry_id: string;
+      occurred_at: Date;
+      event: Normalised;
+    }>(
+      `SELECT org_id, entry_id, occurred_at, event FROM audit_outbox
+       ORDER BY org_id, entry_id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    for (const row of rows)
+      await appendIn(tx, normalise(row.event as unknown as AuditInput), () => row.occurred_at);
+    if (rows.length > 0)
+      await tx.query(
+        `DELETE FROM audit_outbox o USING unnest($1::uuid[], $2::bigint[]) AS d (org_id, entry_id)
+         WHERE o.org_id = d.org_id AND o.entry_id = d.entry_id`,
+        [rows.map((r) => r.org_id), rows.map((r) => r.entry_id)],
+      );
+    return rows.length;
+  });
+}

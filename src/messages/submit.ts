@@ -26,6 +26,8 @@ export interface SubmitDeps {
   keyring: Keyring;
   queue: JobQueue;
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  /** Stages a high-volume audit event in the action's transaction (see stageAudit). */
+  stageAudit(q: Queryable, record: AuditInput): Promise<unknown>;
   maxBytes: number;
 }
 
@@ -146,7 +148,7 @@ export async function submitMessage(
       ...(sendAt ? { startAfter: sendAt } : {}),
     }));
     await deps.queue.sendMany(DELIVERY_QUEUE, jobs, { tx });
-    await deps.audit(tx, {
+    await deps.stageAudit(tx, {
       orgId: ctx.orgId,
       actor: ctx.actor,
       ip: ctx.ip ?? null,

@@ -18,6 +18,8 @@ export interface JobPolicy {
   expireInSeconds?: number;
   /** Jobs that used up their retries move to '<name>.dead' (on by default). */
   deadLetter?: boolean;
+  /** Wake workers the moment a job is created (LISTEN/NOTIFY), rather than at their next poll. */
+  notify?: boolean;
 }
 
 export interface SendOptions {
@@ -52,7 +54,7 @@ export interface QueueOptions {
   maintenanceIntervalSeconds?: number;
 }
 
-const DEFAULT_POLICY: Required<Omit<JobPolicy, 'deadLetter'>> = {
+const DEFAULT_POLICY: Required<Omit<JobPolicy, 'deadLetter' | 'notify'>> = {
   retryLimit: 8,
   retryDelaySeconds: 30,
   retryBackoff: true,
@@ -93,6 +95,9 @@ export class JobQueue {
       // The monitor is what fails jobs whose lease ran out, so it runs as often as supervision.
       monitorIntervalSeconds: options.superviseIntervalSeconds ?? 30,
       maintenanceIntervalSeconds: options.maintenanceIntervalSeconds ?? 120,
+      // New jobs wake workers through LISTEN/NOTIFY (queues opt in with `notify`); polling stays
+      // as the floor.
+      useListenNotify: true,
     };
     this.boss =
       db.kind === 'pglite'
@@ -121,6 +126,7 @@ export class JobQueue {
       ...(p.retryBackoff ? { retryDelayMax: p.retryDelayMaxSeconds } : {}),
       expireInSeconds: p.expireInSeconds,
       deadLetter: dead,
+      notify: policy.notify ?? false,
     };
     if (await this.boss.getQueue(name)) await this.boss.updateQueue(name, options);
     else await this.boss.createQueue(name, options);
@@ -152,17 +158,22 @@ export class JobQueue {
   /**
    * Runs `handler` for each job, fetched in batches. A job whose handler throws is retried by its
    * queue's policy, then dead-lettered; the others in its batch are settled on their own.
+   * `loops` independent fetch loops run side by side, so one slow job holds back only its own
+   * batch; while batches come back full, the next fetch follows at once.
    */
   async work<T extends object>(
     name: string,
     handler: (job: JobContext<T>) => Promise<void>,
-    options: { batchSize?: number; pollingIntervalSeconds?: number } = {},
+    options: { batchSize?: number; loops?: number; pollingIntervalSeconds?: number } = {},
   ): Promise<string> {
     return this.boss.work<T>(
       name,
       {
         batchSize: options.batchSize ?? 10,
+        localConcurrency: options.loops ?? 1,
+        burstWhenBatchFull: (options.batchSize ?? 10) > 1,
         pollingIntervalSeconds: options.pollingIntervalSeconds ?? this.pollingIntervalSeconds,
+        notifyPollingIntervalSeconds: 5,
         perJobResults: true,
       },
       async (jobs) => {

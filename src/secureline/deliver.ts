@@ -76,7 +76,8 @@ export interface SecurelineDeps {
   transport: Transport;
   encrypt: Encryptors;
   findKeys(q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys>;
-  audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  /** Stages the attempt's audit event in its transaction (see stageAudit). */
+  stageAudit(q: Queryable, record: AuditInput): Promise<unknown>;
   log: Logger;
   clock: () => Date;
   publicUrl: string;
@@ -448,7 +449,7 @@ export class Secureline {
           ],
           { tx },
         );
-      await this.deps.audit(tx, {
+      await this.deps.stageAudit(tx, {
         orgId: recipient.org_id,
         actor: ACTOR,
         action,

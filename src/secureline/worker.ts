@@ -14,6 +14,7 @@ export async function defineDeliveryQueue(queue: JobQueue, leaseSeconds: number)
     retryBackoff: true,
     retryDelayMaxSeconds: 900,
     expireInSeconds: leaseSeconds,
+    notify: true,
   });
 }
 
@@ -22,8 +23,11 @@ export async function startDeliveryWorker(
   secureline: Secureline,
   options: { concurrency: number },
 ): Promise<void> {
+  // Four fetch loops share the concurrency: a slow recipient server holds back a quarter of it.
+  const loops = Math.min(4, options.concurrency);
   await queue.work<DeliveryJob>(DELIVERY_QUEUE, (job) => secureline.deliver(job.data), {
-    batchSize: options.concurrency,
+    batchSize: Math.ceil(options.concurrency / loops),
+    loops,
     pollingIntervalSeconds: 1,
   });
 }

@@ -129,6 +129,7 @@ describeEachDb('messages API', (suite) => {
       [org.org_id],
     );
     assert.equal(Number(jobs.rows[0]!.n), 3);
+    await server.app.flushAudit();
     const audit = await suite.db.query<{ details: Record<string, unknown> }>(
       "SELECT details FROM audit_events WHERE org_id = $1 AND action = 'message.queued' AND object_id = $2",
       [org.org_id, res.body.id],

@@ -231,6 +231,7 @@ describeEachDb('SecureLine delivery', (suite) => {
       assert.deepEqual(algorithms.sort(), ['ed25519-sha256', 'rsa-sha256']);
     }
 
+    await server.app.flushAudit();
     const audit = await suite.db.query<{ action: string }>(
       'SELECT action FROM audit_events WHERE org_id = $1 AND object_id = $2 ORDER BY seq',
       [org.org_id, res.body.id],

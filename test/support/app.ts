@@ -66,10 +66,8 @@ export async function startTestServer(
       });
     },
     async close() {
-      // The database belongs to the suite: stop the HTTP server, the queue and the outbound pool only.
-      await app.http?.close();
-      await app.queue.stop({ timeoutMs: 2000 });
-      await app.outbound?.close();
+      // The database belongs to the suite: it stays open.
+      await app.stopServices({ queueTimeoutMs: 2000 });
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
