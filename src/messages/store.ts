@@ -148,8 +148,10 @@ export interface ListFilter {
   limit: number;
 }
 
-const encodeCursor = (m: StoredMessage) =>
-  Buffer.from(`${m.created_at.toISOString()}|${m.message_id}`).toString('base64url');
+// The cursor carries the time as PostgreSQL prints it: microseconds, which a JavaScript Date
+// would round away (and with them, rows between two pages).
+const encodeCursor = (m: StoredMessage & { created_at_text: string }) =>
+  Buffer.from(`${m.created_at_text}|${m.message_id}`).toString('base64url');
 
 function decodeCursor(cursor: string): [string, string] {
   const [time, id] = Buffer.from(cursor, 'base64url').toString().split('|');
@@ -161,8 +163,8 @@ function decodeCursor(cursor: string): [string, string] {
 /** Newest first, with a cursor to the next page. */
 export async function listMessages(q: Queryable, orgId: string, filter: ListFilter, now: Date) {
   const [cursorTime, cursorId] = filter.cursor ? decodeCursor(filter.cursor) : [null, null];
-  const { rows } = await q.query<StoredMessage & { [k: string]: unknown }>(
-    `SELECT ${MESSAGE_COLUMNS} FROM messages m
+  const { rows } = await q.query<StoredMessage & { created_at_text: string; [k: string]: unknown }>(
+    `SELECT ${MESSAGE_COLUMNS}, created_at::text AS created_at_text FROM messages m
      WHERE org_id = $1
        AND ($2::timestamptz IS NULL OR created_at >= $2)
        AND ($3::text IS NULL OR $3 = ANY(tags))
@@ -191,7 +193,7 @@ export async function listMessages(q: Queryable, orgId: string, filter: ListFilt
           )
         ).rows;
   return {
-    data: rows.map((m) =>
+    data: rows.map(({ created_at_text: _t, ...m }) =>
       view(
         m,
         recipients.filter((r) => r.message_id === m.message_id),

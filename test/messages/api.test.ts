@@ -267,6 +267,24 @@ describeEachDb('messages API', (suite) => {
       token: org.api_key,
     });
     assert.deepEqual(future.body.data, []);
+    // Messages created within one millisecond (PostgreSQL keeps microseconds) page without a gap.
+    await suite.db.query(
+      `UPDATE messages SET created_at = '2026-01-01T00:00:00.000100Z'::timestamptz + (random() * interval '800 microseconds')
+       WHERE org_id = $1`,
+      [org.org_id],
+    );
+    const all = new Set<string>();
+    let cursor = '';
+    for (let page = 0; page < 50; page++) {
+      const res = await server.request('GET', `/v1/messages?limit=1${cursor ? `&cursor=${cursor}` : ''}`, {
+        token: org.api_key,
+      });
+      for (const m of res.body.data) all.add(m.id);
+      if (!res.body.next_cursor) break;
+      cursor = res.body.next_cursor;
+    }
+    assert.equal(all.size, await count('messages'));
+
     const badCursor = await server.request('GET', '/v1/messages?cursor=bm9wZQ', { token: org.api_key });
     assert.equal(badCursor.status, 400);
     const missing = await server.request('GET', '/v1/messages/00000000-0000-4000-8000-000000000000', {
