@@ -44,7 +44,8 @@ const percentiles = (values: number[]) => {
 const peakRss = (server: RunningServer) =>
   Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))![1]) / 1024;
 
-async function scenario(name: string, database: 'pglite' | 'postgres', split: boolean): Promise<Row> {
+/** split: how many `--only api` processes beside one `--only worker`; 0 runs one process with every role. */
+async function scenario(name: string, database: 'pglite' | 'postgres', split: number): Promise<Row> {
   const world = await startMailWorld();
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-bench-secureline-'));
   const dbName = `sealpost_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -79,8 +80,12 @@ async function scenario(name: string, database: 'pglite' | 'postgres', split: bo
     );
     if (init.code !== 0) throw new Error(init.stderr);
     const apiKey = JSON.parse(init.stdout).api_key as string;
-    if (split) {
+    if (split > 0) {
       servers.push(await startServe(env, ['--only', 'api']));
+      // The others share the first one's port (SO_REUSEPORT).
+      const port = new URL(servers[0]!.url).port;
+      for (let i = 1; i < split; i++)
+        servers.push(await startServe({ ...env, SEALPOST_HTTP_PORT: port }, ['--only', 'api']));
       servers.push(await startServe(env, ['--only', 'worker']));
     } else {
       servers.push(await startServe(env));
@@ -171,9 +176,10 @@ async function scenario(name: string, database: 'pglite' | 'postgres', split: bo
 const rows: Row[] = [];
 const only = process.env.SEALPOST_BENCH_ONLY; // run one scenario, e.g. "postgres, one process"
 for (const [name, database, split] of [
-  ['pglite, one process', 'pglite', false],
-  ['postgres, one process', 'postgres', false],
-  ['postgres, api + worker', 'postgres', true],
+  ['pglite, one process', 'pglite', 0],
+  ['postgres, one process', 'postgres', 0],
+  ['postgres, api + worker', 'postgres', 1],
+  ['postgres, 2 api + worker', 'postgres', 2],
 ] as const) {
   if (only && only !== name) continue;
   process.stderr.write(`secureline: ${name}, ${MESSAGES} messages, ${CLIENTS} clients\n`);

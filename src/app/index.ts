@@ -195,7 +195,10 @@ export class App {
           }),
         ],
       });
-      await this.http.listen({ host: this.config.httpHost, port: this.config.httpPort });
+      // reusePort: several `--only api` processes on one host share the port, the kernel
+      // spreading connections among them (Linux SO_REUSEPORT).
+      const listen = { host: this.config.httpHost, port: this.config.httpPort, reusePort: true };
+      await this.http.listen(listen as { host: string; port: number });
       const address = this.http.server.address() as AddressInfo;
       url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
     }
