@@ -27,6 +27,7 @@ import { findRecipientKeys } from '../recipient-keys/index.ts';
 import {
   defineDeliveryQueue,
   policyRoutes,
+  preferenceRoutes,
   type RecipientKeys,
   Secureline,
   startDeliveryWorker,
@@ -188,6 +189,7 @@ export class App {
             clock: this.clock,
           }),
           suppressionRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
+          preferenceRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
           policyRoutes({
             db: this.db,
             audit: (q, record) => this.audit(q, record),

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import { chooseMethod, loadPolicy } from '../secureline/policy.ts';
+import { recipientPreference } from '../secureline/preferences.ts';
 import { checkSendable, dlpOf } from './submit.ts';
 import type { MessageRequest } from './types.ts';
 import { validateMessage } from './validate.ts';
@@ -46,6 +47,7 @@ export async function previewMessage(
       const keys = await deps.findKeys(deps.db, orgId, m.address, now);
       const choice = chooseMethod({
         protection: request.protection ?? 'auto',
+        recipientPreference: await recipientPreference(deps.db, orgId, m.address),
         mayHoldPhi: dlp.phi || dlp.skipped_attachments > 0,
         pgpKeys: keys.pgp,
         smimeCertificates: keys.smime,

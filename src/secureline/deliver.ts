@@ -21,6 +21,7 @@ import { buildMessage, buildPlain } from './build.ts';
 import { signDkim } from './dkim.ts';
 import { ensurePortalDelivery, portalLink, portalNotice } from '../portal/index.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
+import { recipientPreference } from './preferences.ts';
 
 // Delivery of one recipient, as a pipeline of named steps: resolve (keys, policy), choose the
 // method, build, encrypt, sign, transmit, record. Each step can end the attempt with an outcome
@@ -164,6 +165,7 @@ export class Secureline {
       keys = await this.deps.findKeys(db, job.org_id, recipient.address, startedAt);
       choice = chooseMethod({
         protection: message.protection,
+        recipientPreference: await recipientPreference(db, job.org_id, recipient.address),
         mayHoldPhi: message.phi || message.dlp.skipped_attachments > 0,
         pgpKeys: keys.pgp,
         smimeCertificates: keys.smime,

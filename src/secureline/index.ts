@@ -19,5 +19,11 @@ export {
   loadPolicy,
   type SecurelinePolicy,
 } from './policy.ts';
+export {
+  type PreferenceDeps,
+  preferenceRoutes,
+  type RecipientPreference,
+  recipientPreference,
+} from './preferences.ts';
 export { type PolicyDeps, policyRoutes } from './routes.ts';
 export { defineDeliveryQueue, startDeliveryWorker } from './worker.ts';

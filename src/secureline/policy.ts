@@ -34,6 +34,8 @@ export async function loadPolicy(q: Queryable, orgId: string): Promise<Securelin
 
 export interface ChoiceInput {
   protection: Protection;
+  /** What the recipient asked for, if anything; it weighs like the message's protection. */
+  recipientPreference?: 'portal' | 'e2e' | null;
   /** DLP found PHI, or could not read an attachment (which then may hold PHI). */
   mayHoldPhi: boolean;
   pgpKeys: { fingerprint: string }[];
@@ -53,6 +55,8 @@ export interface Choice {
 export function chooseMethod(input: ChoiceInput): Choice {
   const { policy } = input;
   if (input.protection === 'portal') return { method: 'portal', reason: 'the sender asked for the portal' };
+  if (input.recipientPreference === 'portal')
+    return { method: 'portal', reason: 'the recipient asked to read in the portal' };
   const pgp = input.pgpKeys[0];
   if (pgp) return { method: 'pgp', reason: `a valid OpenPGP key is on file (${pgp.fingerprint})` };
   const smime = input.smimeCertificates[0];
@@ -62,6 +66,11 @@ export function chooseMethod(input: ChoiceInput): Choice {
     return {
       method: 'portal',
       reason: 'end-to-end encryption was required and no key is known for the recipient',
+    };
+  if (input.recipientPreference === 'e2e')
+    return {
+      method: 'portal',
+      reason: 'the recipient accepts only end-to-end encryption and no key is known for them',
     };
   if (input.tlsFailure) return { method: 'portal', reason: `enforced TLS failed: ${input.tlsFailure}` };
   if (!input.mayHoldPhi && policy.opportunistic_tls_without_phi)

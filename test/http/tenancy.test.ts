@@ -14,6 +14,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/api-keys': { name: 'tenant probe', scopes: ['org:read'] },
   'POST /v1/domains': { domain: 'probe.example' },
   'POST /v1/domains/{domain}/verify': undefined,
+  'POST /v1/domains/{domain}/dkim/rotate': undefined,
   // 'POST /v1/recipient-keys' is set in before(): it needs a key made at test time.
   'POST /v1/messages': {
     from: 'probe@beta-probe.example',
@@ -31,6 +32,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     text: 't',
   },
   'PATCH /v1/policies/secureline': { hide_subject: false },
+  'POST /v1/recipient-preferences': { address: 'probe@beta-probe.example', protection: 'portal' },
 };
 
 describeEachDb('tenant isolation on every route', (suite) => {
@@ -86,6 +88,11 @@ describeEachDb('tenant isolation on every route', (suite) => {
       token: a.api_key,
       body: { tls_for_phi: false },
     });
+    await server.request('POST', '/v1/recipient-preferences', {
+      token: a.api_key,
+      body: { address: 'gone@alpha-patients.example', protection: 'e2e' },
+    });
+    await server.app.flushAudit(); // staged events chained now, before the test takes its snapshot
   });
   after(() => server.close());
 
@@ -108,6 +115,7 @@ describeEachDb('tenant isolation on every route', (suite) => {
       ...(await suite.db.query('SELECT message_id FROM messages WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT address FROM suppressions WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT * FROM secureline_policies WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM recipient_preferences WHERE org_id = $1', [a.org_id])).rows,
     ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(

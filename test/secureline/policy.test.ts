@@ -34,6 +34,9 @@ test('SecureLine chooses, in order: forced portal, OpenPGP, S/MIME, e2e-or-porta
     [{ tlsFailure: 'no STARTTLS', pgpKeys: pgp }, 'pgp', /OpenPGP/],
     [{ policy: { ...DEFAULT_POLICY, tls_for_phi: false } }, 'portal', /does not accept TLS alone for PHI/],
     [{ policy: { ...DEFAULT_POLICY, tls_for_phi: false }, mayHoldPhi: false }, 'tls', /no PHI found/],
+    [{ recipientPreference: 'portal', pgpKeys: pgp }, 'portal', /recipient asked to read in the portal/],
+    [{ recipientPreference: 'e2e' }, 'portal', /recipient accepts only end-to-end encryption/],
+    [{ recipientPreference: 'e2e', smimeCertificates: smime }, 'smime', /S\/MIME/],
   ];
   for (const [change, method, reason] of cases) {
     const choice = chooseMethod({ ...base, ...change });
@@ -93,5 +96,39 @@ describeEachDb('SecureLine policy API', (suite) => {
       tls_for_phi: { from: true, to: false },
       portal_expiry_days: { from: null, to: 7 },
     });
+  });
+
+  test("a recipient's stored preference is set, listed, followed by the choice, and removed", async () => {
+    const call = (method: string, path: string, body?: unknown) =>
+      server.request(method, path, { token: org.api_key, body });
+    await call('PATCH', '/v1/policies/secureline', { tls_for_phi: true });
+    const message = {
+      from: 'care@policy.test',
+      to: ['Careful@tls.test'],
+      subject: 'Hello',
+      text: 'No PHI here.',
+    };
+    assert.equal((await call('POST', '/v1/messages/preview', message)).body.recipients[0].method, 'tls');
+    const set = await call('POST', '/v1/recipient-preferences', {
+      address: 'Careful@TLS.test',
+      protection: 'portal',
+    });
+    assert.equal(set.status, 200, set.text);
+    assert.equal(set.body.address, 'careful@tls.test');
+    const preview = (await call('POST', '/v1/messages/preview', message)).body.recipients[0];
+    assert.equal(preview.method, 'portal');
+    assert.match(preview.reason, /recipient asked to read in the portal/);
+    const listed = await call('GET', '/v1/recipient-preferences');
+    assert.deepEqual(
+      listed.body.data.map((p: { address: string; protection: string }) => `${p.address}:${p.protection}`),
+      ['careful@tls.test:portal'],
+    );
+    assert.equal(
+      (await call('POST', '/v1/recipient-preferences', { address: 'nope', protection: 'e2e' })).status,
+      422,
+    );
+    assert.equal((await call('DELETE', '/v1/recipient-preferences/careful@tls.test')).status, 204);
+    assert.equal((await call('DELETE', '/v1/recipient-preferences/careful@tls.test')).status, 404);
+    assert.equal((await call('POST', '/v1/messages/preview', message)).body.recipients[0].method, 'tls');
   });
 });
