@@ -2,6 +2,12 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
 
+/**
+ * pending: published by a rotation, not signing yet. active: signing. retired: replaced by a
+ * rotation, its record kept published a while for mail signed before the switch.
+ */
+export type DkimKeyStatus = 'pending' | 'active' | 'retired';
+
 export interface DkimKeyPair {
   selector: string;
   algorithm: DkimAlgorithm;

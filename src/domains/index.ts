@@ -1,5 +1,11 @@
-export { type DkimAlgorithm, type DkimKeyPair, dkimRecordValue, generateDkimKeys } from './dkim.ts';
-export { type DnsRecord, expectedRecords, normalizeDomain } from './records.ts';
+export {
+  type DkimAlgorithm,
+  type DkimKeyPair,
+  type DkimKeyStatus,
+  dkimRecordValue,
+  generateDkimKeys,
+} from './dkim.ts';
+export { type DnsRecord, expectedRecords, normalizeDomain, type PublishedKey } from './records.ts';
 export { type DomainDeps, domainRoutes } from './routes.ts';
 export {
   addDomain,

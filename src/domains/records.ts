@@ -1,4 +1,4 @@
-import { type DkimAlgorithm, dkimRecordValue } from './dkim.ts';
+import { type DkimAlgorithm, type DkimKeyStatus, dkimRecordValue } from './dkim.ts';
 
 export interface DnsRecord {
   type: 'TXT';
@@ -7,7 +7,26 @@ export interface DnsRecord {
   purpose: 'dkim' | 'spf' | 'dmarc' | 'mta-sts' | 'tls-rpt';
   /** Required records must be published before the domain may send; the others are advice. */
   required: boolean;
+  /** A retired DKIM key's record may be deleted from this time on (and is no longer listed then). */
+  remove_after?: Date;
+  /** What to do with the record, when that is not the obvious "publish it". */
+  note?: string;
 }
+
+/** The DKIM key of a domain as its DNS record shows it. */
+export interface PublishedKey {
+  selector: string;
+  algorithm: DkimAlgorithm;
+  publicKey: string;
+  status: DkimKeyStatus;
+  retiredAt: Date | null;
+}
+
+/**
+ * How long a retired key's record stays published: mail signed just before a rotation may sit
+ * in queues and be verified by receivers for days after it.
+ */
+const RETIRED_KEY_OVERLAP_DAYS = 7;
 
 const DOMAIN = /^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -17,20 +36,42 @@ export function normalizeDomain(input: string): string | null {
   return DOMAIN.test(domain) ? domain : null;
 }
 
-/** What the domain's owner publishes: DKIM and SPF are required, DMARC, MTA-STS and TLS-RPT advised. */
+export const dkimRecordName = (domain: string, selector: string) => `${selector}._domainkey.${domain}`;
+
+const removeAfter = (retiredAt: Date) =>
+  new Date(retiredAt.getTime() + RETIRED_KEY_OVERLAP_DAYS * 86_400_000);
+
+function dkimRecord(domain: string, key: PublishedKey): DnsRecord {
+  const record: DnsRecord = {
+    type: 'TXT',
+    name: dkimRecordName(domain, key.selector),
+    value: dkimRecordValue(key.algorithm, key.publicKey),
+    purpose: 'dkim',
+    required: key.status !== 'retired',
+  };
+  if (key.status === 'pending') {
+    record.note = 'A new key: it starts signing once a verification finds this record.';
+  } else if (key.status === 'retired' && key.retiredAt) {
+    record.remove_after = removeAfter(key.retiredAt);
+    record.note = `A retired key: keep this record until ${record.remove_after.toISOString()} so mail signed before the rotation still verifies, then remove it.`;
+  }
+  return record;
+}
+
+/**
+ * What the domain's owner publishes: DKIM (pending and active keys) and SPF are required;
+ * DMARC, MTA-STS and TLS-RPT advised. A retired DKIM key is listed, not required, until its
+ * record may be removed.
+ */
 export function expectedRecords(
   domain: string,
-  keys: { selector: string; algorithm: DkimAlgorithm; publicKey: string }[],
+  keys: PublishedKey[],
   mailHostname: string,
+  now: Date,
 ): DnsRecord[] {
+  const listed = keys.filter((k) => !k.retiredAt || removeAfter(k.retiredAt) > now);
   return [
-    ...keys.map((k) => ({
-      type: 'TXT' as const,
-      name: `${k.selector}._domainkey.${domain}`,
-      value: dkimRecordValue(k.algorithm, k.publicKey),
-      purpose: 'dkim' as const,
-      required: true,
-    })),
+    ...listed.map((k) => dkimRecord(domain, k)),
     { type: 'TXT', name: domain, value: `v=spf1 a:${mailHostname} ~all`, purpose: 'spf', required: true },
     {
       type: 'TXT',

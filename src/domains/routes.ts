@@ -7,6 +7,7 @@ import { auditContext } from '../http/request-context.ts';
 import { DateTime, Nullable, ProblemSchema } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
 import { normalizeDomain } from './records.ts';
+import { promotePendingKeys, publishedPendingKeys, rotationPending, startRotation } from './rotation.ts';
 import { addDomain, listDomains, prepareDomain, recordCheck } from './store.ts';
 import { checkDomain, createResolver } from './verify.ts';
 
@@ -16,6 +17,7 @@ export interface DomainDeps {
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
   dnsServers?: string[];
   mailHostname: string;
+  clock?: () => Date;
 }
 
 const Record = Type.Object({
@@ -30,6 +32,8 @@ const Record = Type.Object({
     Type.Literal('tls-rpt'),
   ]),
   required: Type.Boolean(),
+  remove_after: Type.Optional(DateTime),
+  note: Type.Optional(Type.String()),
 });
 
 const Check = Type.Object({
@@ -53,13 +57,24 @@ const Check = Type.Object({
   ),
 });
 
+const DkimKey = Type.Object({
+  selector: Type.String(),
+  algorithm: Type.Union([Type.Literal('rsa-sha256'), Type.Literal('ed25519-sha256')]),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('active'), Type.Literal('retired')], {
+    description:
+      'active keys sign; pending ones start once their records are found; retired ones no longer do.',
+  }),
+  created_at: DateTime,
+  retired_at: Nullable(DateTime),
+});
+
 const Domain = Type.Object({
   domain: Type.String(),
   status: Type.Union([Type.Literal('pending'), Type.Literal('verified')]),
   created_at: DateTime,
   verified_at: Nullable(DateTime),
   last_checked_at: Nullable(DateTime),
-  dkim: Type.Array(Type.Object({ selector: Type.String(), algorithm: Type.String(), status: Type.String() })),
+  dkim: Type.Array(DkimKey),
   records: Type.Array(Record, { description: 'The DNS records to publish.' }),
   last_check: Nullable(Check),
 });
@@ -68,9 +83,10 @@ const Params = Type.Object({ domain: Type.String({ maxLength: 253 }) });
 
 export function domainRoutes(deps: DomainDeps) {
   const resolver = createResolver(deps.dnsServers);
+  const clock = deps.clock ?? (() => new Date());
   const find = async (orgId: string, domain: string) => {
     const normalized = normalizeDomain(domain);
-    const found = normalized ? await listDomains(deps.db, orgId, deps.mailHostname, normalized) : [];
+    const found = normalized ? await listDomains(deps.db, orgId, deps.mailHostname, clock(), normalized) : [];
     if (!found[0]) throw errors.notFound('The sending domain');
     return found[0];
   };
@@ -119,7 +135,9 @@ export function domainRoutes(deps: DomainDeps) {
           response: { 200: Type.Object({ data: Type.Array(Domain) }) },
         },
       },
-      async (request) => ({ data: await listDomains(deps.db, request.auth.orgId, deps.mailHostname) }),
+      async (request) => ({
+        data: await listDomains(deps.db, request.auth.orgId, deps.mailHostname, clock()),
+      }),
     );
 
     app.get(
@@ -142,14 +160,17 @@ export function domainRoutes(deps: DomainDeps) {
         config: { scope: 'domains:manage' },
         schema: {
           tags: ['domains'],
-          summary: 'Check the DNS records now; says which are missing or wrong',
+          summary:
+            'Check the DNS records now; says which are missing or wrong. Once the keys of a pending DKIM rotation are found, they sign from then on',
           params: Params,
           response: { 200: Domain, 404: ProblemSchema },
         },
       },
       async (request) => {
         const current = await find(request.auth.orgId, request.params.domain);
-        const check = await checkDomain(resolver, current.records, deps.mailHostname);
+        const now = clock();
+        const check = await checkDomain(resolver, current.records, deps.mailHostname, now);
+        const published = publishedPendingKeys(current, check);
         await deps.db.transaction(async (tx) => {
           await recordCheck(tx, request.auth.orgId, current.domain, check);
           await deps.audit(tx, {
@@ -159,6 +180,48 @@ export function domainRoutes(deps: DomainDeps) {
             objectId: current.domain,
             outcome: check.verified ? 'success' : 'failure',
             details: { missing: check.missing.length },
+          });
+          if (published.length === 0) return;
+          const rotated = await promotePendingKeys(tx, request.auth.orgId, current.domain, published, now);
+          if (!rotated) return;
+          await deps.audit(tx, {
+            ...auditContext(request),
+            action: 'domain.dkim_rotated',
+            objectType: 'domain',
+            objectId: current.domain,
+            outcome: 'success',
+            details: { active: rotated.active, retired: rotated.retired },
+          });
+        });
+        return find(request.auth.orgId, current.domain);
+      },
+    );
+
+    app.post(
+      '/v1/domains/:domain/dkim/rotate',
+      {
+        config: { scope: 'domains:manage' },
+        schema: {
+          tags: ['domains'],
+          summary:
+            'Start a DKIM key rotation: new keys to publish next to the current ones, which sign until a verification finds the new records',
+          params: Params,
+          response: { 200: Domain, 404: ProblemSchema, 409: ProblemSchema },
+        },
+      },
+      async (request) => {
+        const current = await find(request.auth.orgId, request.params.domain);
+        if (current.dkim.some((k) => k.status === 'pending')) throw rotationPending(current.domain);
+        const prepared = await prepareDomain(deps.keyring, request.auth.orgId, current.domain);
+        await deps.db.transaction(async (tx) => {
+          await startRotation(tx, request.auth.orgId, prepared);
+          await deps.audit(tx, {
+            ...auditContext(request),
+            action: 'domain.dkim_rotation_started',
+            objectType: 'domain',
+            objectId: current.domain,
+            outcome: 'success',
+            details: { pending: prepared.keys.map((k) => k.selector) },
           });
         });
         return find(request.auth.orgId, current.domain);

@@ -1,7 +1,7 @@
 import type { Keyring } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { type DkimAlgorithm, generateDkimKeys } from './dkim.ts';
+import { type DkimAlgorithm, type DkimKeyStatus, generateDkimKeys } from './dkim.ts';
 import { type DnsRecord, expectedRecords } from './records.ts';
 import type { DomainCheck } from './verify.ts';
 
@@ -11,7 +11,13 @@ export interface DomainView {
   created_at: Date;
   verified_at: Date | null;
   last_checked_at: Date | null;
-  dkim: { selector: string; algorithm: DkimAlgorithm; status: string }[];
+  dkim: {
+    selector: string;
+    algorithm: DkimAlgorithm;
+    status: DkimKeyStatus;
+    created_at: Date;
+    retired_at: Date | null;
+  }[];
   records: DnsRecord[];
   last_check: DomainCheck | null;
 }
@@ -32,7 +38,9 @@ interface KeyRow {
   selector: string;
   algorithm: DkimAlgorithm;
   public_key: string;
-  status: string;
+  status: DkimKeyStatus;
+  created_at: Date;
+  retired_at: Date | null;
 }
 
 export interface PreparedDomain {
@@ -74,16 +82,31 @@ export async function addDomain(q: Queryable, orgId: string, prepared: PreparedD
   );
   if (inserted.rowCount === 0)
     throw errors.conflict('domain_exists', `${prepared.domain} is already a sending domain.`);
+  await insertKeys(q, orgId, prepared, 'active');
+}
+
+export async function insertKeys(
+  q: Queryable,
+  orgId: string,
+  prepared: PreparedDomain,
+  status: 'active' | 'pending',
+): Promise<void> {
   for (const k of prepared.keys) {
     await q.query(
-      `INSERT INTO dkim_keys (org_id, domain, selector, algorithm, public_key, private_key_sealed)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [orgId, prepared.domain, k.selector, k.algorithm, k.publicKey, k.sealed],
+      `INSERT INTO dkim_keys (org_id, domain, selector, algorithm, public_key, private_key_sealed, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [orgId, prepared.domain, k.selector, k.algorithm, k.publicKey, k.sealed, status],
     );
   }
 }
 
-export async function listDomains(q: Queryable, orgId: string, mailHostname: string, domain?: string) {
+export async function listDomains(
+  q: Queryable,
+  orgId: string,
+  mailHostname: string,
+  now: Date,
+  domain?: string,
+): Promise<DomainView[]> {
   const filter = domain ? ' AND domain = $2' : '';
   const params = domain ? [orgId, domain] : [orgId];
   const domains = await q.query<DomainRow>(
@@ -91,20 +114,36 @@ export async function listDomains(q: Queryable, orgId: string, mailHostname: str
      FROM sending_domains WHERE org_id = $1${filter} ORDER BY domain`,
     params,
   );
+  // The keys signing now, then those waiting to, then the retired ones, newest first.
   const keys = await q.query<KeyRow>(
-    `SELECT domain, selector, algorithm, public_key, status FROM dkim_keys
-     WHERE org_id = $1${filter} ORDER BY domain, algorithm DESC, created_at`,
+    `SELECT domain, selector, algorithm, public_key, status, created_at, retired_at FROM dkim_keys
+     WHERE org_id = $1${filter}
+     ORDER BY domain, CASE status WHEN 'active' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END,
+       created_at DESC, algorithm DESC`,
     params,
   );
   return domains.rows.map((d): DomainView => {
-    const own = keys.rows.filter((k) => k.domain === d.domain && k.status === 'active');
+    const own = keys.rows.filter((k) => k.domain === d.domain);
     return {
       ...d,
-      dkim: own.map((k) => ({ selector: k.selector, algorithm: k.algorithm, status: k.status })),
+      dkim: own.map((k) => ({
+        selector: k.selector,
+        algorithm: k.algorithm,
+        status: k.status,
+        created_at: k.created_at,
+        retired_at: k.retired_at,
+      })),
       records: expectedRecords(
         d.domain,
-        own.map((k) => ({ selector: k.selector, algorithm: k.algorithm, publicKey: k.public_key })),
+        own.map((k) => ({
+          selector: k.selector,
+          algorithm: k.algorithm,
+          publicKey: k.public_key,
+          status: k.status,
+          retiredAt: k.retired_at,
+        })),
         mailHostname,
+        now,
       ),
     };
   });
@@ -136,7 +175,7 @@ export interface DkimSigningKey {
   privateKeyPem: string;
 }
 
-/** The active DKIM keys of a domain, their private halves opened. */
+/** The DKIM keys to sign with now (the active ones, never pending or retired), their private halves opened. */
 export async function dkimSigningKeys(
   q: Queryable,
   keyring: Keyring,
