@@ -23,7 +23,7 @@ import { Metrics } from '../metrics/index.ts';
 import { messageRoutes } from '../messages/index.ts';
 import { Outbound } from '../outbound/index.ts';
 import { JobQueue } from '../queue/index.ts';
-import { findRecipientKeys } from '../recipient-keys/index.ts';
+import { RecipientKeyFinder } from '../recipient-keys/index.ts';
 import {
   defineDeliveryQueue,
   policyRoutes,
@@ -56,6 +56,8 @@ export class App {
   readonly identity: IdentityService;
   readonly queue: JobQueue;
   readonly clock: () => Date;
+  /** Uploaded keys, then Web Key Directories; a test points `keyFinder.port` at its own server. */
+  readonly keyFinder: RecipientKeyFinder;
   http: HttpServer | null = null;
   outbound: Outbound | null = null;
   secureline: Secureline | null = null;
@@ -76,6 +78,11 @@ export class App {
     };
     this.identity = new IdentityService(this.identityDeps);
     this.queue = new JobQueue(db, { superviseIntervalSeconds: config.queueSuperviseSeconds });
+    this.keyFinder = new RecipientKeyFinder({
+      dnsServers: config.dnsServers,
+      extraCaFile: config.extraCaFile,
+      log: this.log,
+    });
   }
 
   /** Opens the database and the keyring and brings the schema up to date. */
@@ -140,9 +147,9 @@ export class App {
     return this.identity.initOrganization(input);
   }
 
-  /** The valid encryption keys known for a recipient, newest first. */
+  /** The valid encryption keys for a recipient, newest first: uploaded, else from its WKD. */
   findKeys = async (q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys> => {
-    const found = await findRecipientKeys(q, orgId, address, now);
+    const found = await this.keyFinder.find(q, orgId, address, now);
     const pick = (k: { fingerprint: string; key: string }) => ({ fingerprint: k.fingerprint, key: k.key });
     return { pgp: found.pgp.map(pick), smime: found.smime.map(pick) };
   };
@@ -176,6 +183,7 @@ export class App {
             audit: (q, record) => this.audit(q, record),
             dnsServers: this.config.dnsServers,
             mailHostname: this.config.mailHostname,
+            clock: this.clock,
           }),
           recipientKeyRoutes({ db: this.db, audit: (q, record) => this.audit(q, record), clock: this.clock }),
           messageRoutes({

@@ -21,7 +21,7 @@ import { buildMessage, buildPlain } from './build.ts';
 import { signDkim } from './dkim.ts';
 import { ensurePortalDelivery, portalLink, portalNotice } from '../portal/index.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
-import { recipientPreference } from './preferences.ts';
+import type { RecipientPreference } from './preferences.ts';
 
 // Delivery of one recipient, as a pipeline of named steps: resolve (keys, policy), choose the
 // method, build, encrypt, sign, transmit, record. Each step can end the attempt with an outcome
@@ -144,14 +144,10 @@ export class Secureline {
   /** Runs one delivery job. Throws only when it could not record what happened (then it is retried). */
   async deliver(job: DeliveryJob): Promise<void> {
     const { db, clock } = this.deps;
-    const recipient = await this.loadRecipient(job);
-    if (!recipient || FINAL.has(recipient.state)) return;
-    const message = await loadMessage(db, job.org_id, recipient.message_id);
     const startedAt = clock();
-    await db.query(
-      `UPDATE message_recipients SET state = 'delivering', updated_at = $3 WHERE org_id = $1 AND recipient_id = $2`,
-      [job.org_id, job.recipient_id, startedAt],
-    );
+    const recipient = await this.claimRecipient(job, startedAt);
+    if (!recipient) return;
+    const message = await loadMessage(db, job.org_id, recipient.message_id);
     const content = await openContent(this.deps.keyring, message);
     const policy = await this.policies.get(job.org_id, () => loadPolicy(db, job.org_id));
     let number = recipient.attempts + 1;
@@ -165,7 +161,7 @@ export class Secureline {
       keys = await this.deps.findKeys(db, job.org_id, recipient.address, startedAt);
       choice = chooseMethod({
         protection: message.protection,
-        recipientPreference: await recipientPreference(db, job.org_id, recipient.address),
+        recipientPreference: recipient.preference,
         mayHoldPhi: message.phi || message.dlp.skipped_attachments > 0,
         pgpKeys: keys.pgp,
         smimeCertificates: keys.smime,
@@ -203,11 +199,23 @@ export class Secureline {
     await this.record(message, recipient, choice, attempt);
   }
 
-  private async loadRecipient(job: DeliveryJob): Promise<StoredRecipient | null> {
-    const { rows } = await this.deps.db.query<StoredRecipient & { [k: string]: unknown }>(
-      `SELECT org_id, recipient_id, message_id, position, kind, address, state, method, method_reason, attempts
-       FROM message_recipients WHERE org_id = $1 AND recipient_id = $2`,
-      [job.org_id, job.recipient_id],
+  /**
+   * Marks the recipient as being delivered and reads it, with its stored preference, in one
+   * statement; null when it is already in a final state (a job that runs again).
+   */
+  private async claimRecipient(
+    job: DeliveryJob,
+    now: Date,
+  ): Promise<(StoredRecipient & { preference: RecipientPreference | null }) | null> {
+    const { rows } = await this.deps.db.query<
+      StoredRecipient & { preference: RecipientPreference | null; [k: string]: unknown }
+    >(
+      `UPDATE message_recipients r SET state = 'delivering', updated_at = $3
+       WHERE org_id = $1 AND recipient_id = $2 AND state <> ALL($4::text[])
+       RETURNING org_id, recipient_id, message_id, position, kind, address, state, method, method_reason, attempts,
+         (SELECT protection FROM recipient_preferences p WHERE p.org_id = r.org_id AND p.address = r.address)
+           AS preference`,
+      [job.org_id, job.recipient_id, now, [...FINAL]],
     );
     return rows[0] ?? null;
   }
