@@ -43,6 +43,18 @@ export function sendProblem(
   return reply.code(problem.status).type('application/problem+json').send(body);
 }
 
+/** A SealpostError as the problem body it would answer with, for results that embed one (batches). */
+export function problemOf(err: SealpostError): Problem & Record<string, unknown> {
+  return {
+    type: `https://sealpost.dev/problems/${err.code}`,
+    title: TITLES[err.status] ?? 'Error',
+    status: err.status,
+    code: err.code,
+    detail: err.message,
+    ...(err.details ?? {}),
+  };
+}
+
 /** Turns any error thrown while serving a request into problem+json, without leaking internals. */
 export function errorHandler(
   error: FastifyError | SealpostError | Error,

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import { SealpostError } from '../errors/index.ts';
+import { problemOf } from '../http/problem.ts';
 import { chooseMethod, loadPolicy } from '../secureline/policy.ts';
 import { recipientPreference } from '../secureline/preferences.ts';
 import { checkSendable, dlpOf } from './submit.ts';
@@ -30,14 +31,7 @@ export async function previewMessage(
     await checkSendable(deps.db, orgId, content);
   } catch (err) {
     if (!(err instanceof SealpostError)) throw err;
-    problem = {
-      type: `https://sealpost.dev/problems/${err.code}`,
-      title: err.code,
-      status: err.status,
-      code: err.code,
-      detail: err.message,
-      ...(err.details ?? {}),
-    };
+    problem = problemOf(err);
   }
   const dlp = dlpOf(content);
   const policy = await loadPolicy(deps.db, orgId);

@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db } from '../db/index.ts';
 import { SealpostError } from '../errors/index.ts';
+import { problemOf } from '../http/problem.ts';
 import { auditContext } from '../http/request-context.ts';
 import { Nullable, ProblemSchema } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
@@ -144,14 +145,7 @@ export function messageRoutes(deps: MessageDeps) {
             results.push({
               index,
               status: err.status,
-              problem: {
-                type: `https://sealpost.dev/problems/${err.code}`,
-                title: err.code,
-                status: err.status,
-                code: err.code,
-                detail: err.message,
-                ...(err.details ?? {}),
-              },
+              problem: problemOf(err),
             });
           }
         }

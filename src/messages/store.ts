@@ -2,6 +2,7 @@ import type { Keyring } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import {
+  FINAL_STATES,
   type MessageContent,
   type RecipientState,
   type StoredMessage,
@@ -9,15 +10,6 @@ import {
 } from './types.ts';
 
 // The read side of messages: what the API shows of a message and of each of its recipients.
-
-const FINAL: ReadonlySet<string> = new Set([
-  'delivered',
-  'bounced',
-  'failed',
-  'portal_notified',
-  'expired',
-  'revoked',
-]);
 
 interface RecipientRow {
   [k: string]: unknown;
@@ -56,7 +48,7 @@ interface AttemptRow {
 }
 
 function statusOf(message: StoredMessage, recipients: RecipientRow[], now: Date) {
-  if (recipients.every((r) => FINAL.has(r.state))) return 'done';
+  if (recipients.every((r) => FINAL_STATES.has(r.state))) return 'done';
   if (recipients.every((r) => r.state === 'queued'))
     return message.send_at && message.send_at > now ? 'scheduled' : 'queued';
   return 'in_progress';

@@ -29,6 +29,16 @@ export const RECIPIENT_STATES: readonly RecipientState[] = [
   'revoked',
 ];
 
+/** States a recipient does not leave: nothing more will be attempted. */
+export const FINAL_STATES: ReadonlySet<RecipientState> = new Set<RecipientState>([
+  'delivered',
+  'bounced',
+  'failed',
+  'portal_notified',
+  'expired',
+  'revoked',
+]);
+
 export interface Mailbox {
   name?: string;
   address: string;

@@ -6,6 +6,7 @@ import type { Logger } from '../log/index.ts';
 import {
   DELIVERY_QUEUE,
   type DeliveryJob,
+  FINAL_STATES,
   domainOf,
   loadMessage,
   type Method,
@@ -15,6 +16,7 @@ import {
   type StoredMessage,
   type StoredRecipient,
 } from '../messages/index.ts';
+import type { SendOutcome, SendRequest, TlsInfo } from '../outbound/index.ts';
 import type { JobQueue } from '../queue/index.ts';
 import { suppress } from '../suppressions/index.ts';
 import { buildMessage, buildPlain } from './build.ts';
@@ -28,32 +30,9 @@ import type { RecipientPreference } from './preferences.ts';
 // that is recorded for that recipient. A job may run twice (at-least-once queue): a recipient
 // already in a final state is left alone.
 
-export interface TlsInfo {
-  version: string;
-  cipher: string;
-}
-
-/** The outcome of handing a message to the recipient's mail server (see src/outbound). */
-export type SendOutcome =
-  | {
-      status: 'delivered';
-      mx: string;
-      response: string;
-      tls: TlsInfo | null;
-      rejected: { address: string; code: number; response: string }[];
-    }
-  | { status: 'tls_failed'; mx: string; reason: string }
-  | { status: 'deferred'; mx: string | null; code?: number; response?: string; reason: string }
-  | { status: 'bounced'; mx: string; code: number; response: string };
-
+/** What delivers a built message to a recipient's mail server: src/outbound's Outbound. */
 export interface Transport {
-  send(request: {
-    domain: string;
-    from: string;
-    to: string[];
-    raw: Buffer;
-    tls: 'enforced' | 'opportunistic';
-  }): Promise<SendOutcome>;
+  send(request: SendRequest): Promise<SendOutcome>;
 }
 
 export interface RecipientKeys {
@@ -90,7 +69,6 @@ export interface SecurelineDeps {
 }
 
 const ACTOR = { type: 'system' as const, id: 'secureline', label: 'secureline' };
-const FINAL = new Set(['delivered', 'bounced', 'failed', 'portal_notified', 'expired', 'revoked']);
 /** The subject shown outside PGP and S/MIME when policy hides the real one. */
 const NEUTRAL_SUBJECT = 'Encrypted message';
 
@@ -215,7 +193,7 @@ export class Secureline {
        RETURNING org_id, recipient_id, message_id, position, kind, address, state, method, method_reason, attempts,
          (SELECT protection FROM recipient_preferences p WHERE p.org_id = r.org_id AND p.address = r.address)
            AS preference`,
-      [job.org_id, job.recipient_id, now, [...FINAL]],
+      [job.org_id, job.recipient_id, now, [...FINAL_STATES]],
     );
     return rows[0] ?? null;
   }

@@ -7,7 +7,6 @@ export {
   type RecipientKeys,
   Secureline,
   type SecurelineDeps,
-  type SendOutcome,
   type Transport,
 } from './deliver.ts';
 export { signDkim } from './dkim.ts';
