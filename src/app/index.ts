@@ -114,9 +114,9 @@ export class App {
   }
 
   /** For high-volume events: staged in the action's transaction, chained by the flusher. */
-  stageAudit(q: Queryable, record: AuditInput) {
-    this.metrics.auditAppends.labels(record.outcome).inc();
-    return stageAudit(q, record, { clock: this.clock });
+  stageAudit(q: Queryable, records: AuditInput | AuditInput[]) {
+    for (const record of [records].flat()) this.metrics.auditAppends.labels(record.outcome).inc();
+    return stageAudit(q, records, { clock: this.clock });
   }
 
   /** Moves every staged audit event into its chain now. */

@@ -208,16 +208,17 @@ function checkDetails(value: unknown, path = 'details', depth = 0): void {
  */
 export async function stageAudit(
   q: Queryable,
-  input: AuditInput,
+  input: AuditInput | AuditInput[],
   options: AppendOptions = {},
 ): Promise<void> {
-  const event = normalise(input);
+  const events = [input].flat().map(normalise);
+  if (events.length === 0) return;
   const occurredAt = (options.clock ?? (() => new Date()))();
-  await q.query('INSERT INTO audit_outbox (org_id, occurred_at, event) VALUES ($1, $2, $3)', [
-    event.orgId,
-    occurredAt,
-    JSON.stringify(event),
-  ]);
+  await q.query(
+    `INSERT INTO audit_outbox (org_id, occurred_at, event)
+     SELECT (e->>'orgId')::uuid, $1, e FROM jsonb_array_elements($2::jsonb) AS e`,
+    [occurredAt, JSON.stringify(events)],
+  );
 }
 
 /**

@@ -3,6 +3,14 @@ export { DELIVERY_QUEUE, type DeliveryJob, PRIORITY } from './jobs.ts';
 export type { KeyLookup } from './preview.ts';
 export { type MessageDeps, messageRoutes } from './routes.ts';
 export { getMessage, listMessages, loadMessage, openContent } from './store.ts';
-export { type Accepted, type SubmitContext, type SubmitDeps, submitMessage } from './submit.ts';
+export {
+  type Accepted,
+  type Submission,
+  type SubmitContext,
+  type SubmitDeps,
+  type SubmitOutcome,
+  submitMessage,
+  submitMessages,
+} from './submit.ts';
 export * from './types.ts';
 export { domainOf, normalizeAddress, validateMessage } from './validate.ts';

@@ -1,19 +1,17 @@
 import { Type } from 'typebox';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db } from '../db/index.ts';
-import { SealpostError } from '../errors/index.ts';
 import { problemOf } from '../http/problem.ts';
 import { auditContext } from '../http/request-context.ts';
 import { Nullable, ProblemSchema } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
-import { isUniqueViolation, recall, remember, requestHash } from './idempotency.ts';
+import { requestHash } from './idempotency.ts';
 import { type KeyLookup, previewMessage } from './preview.ts';
 import { getMessage, listMessages } from './store.ts';
-import { type Accepted, type SubmitDeps, submitMessage } from './submit.ts';
+import { type SubmitDeps, submitMessage, submitMessages } from './submit.ts';
 import {
   DlpSchema,
   MessageDetailSchema,
-  type MessageRequest,
   MessageRequestSchema,
   MessageSummarySchema,
   RECIPIENT_STATES,
@@ -50,31 +48,6 @@ const IdempotencyHeaders = Type.Object({
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 export function messageRoutes(deps: MessageDeps) {
-  /** Submits one message, remembering its answer under the idempotency key in the same transaction. */
-  async function submitOnce(
-    body: MessageRequest,
-    ctx: Parameters<typeof submitMessage>[2],
-    scope: string,
-    key: string | undefined,
-  ): Promise<{ status: number; body: unknown }> {
-    if (!key) return { status: 202, body: await submitMessage(deps, body, ctx) };
-    const hash = requestHash(body);
-    const earlier = await recall(deps.db, ctx.orgId, scope, key, hash);
-    if (earlier) return earlier;
-    try {
-      const accepted = await submitMessage(deps, body, ctx, (tx, answer: Accepted) =>
-        remember(tx, ctx.orgId, scope, key, hash, { status: 202, body: answer }),
-      );
-      return { status: 202, body: accepted };
-    } catch (err) {
-      // A concurrent request with the same key won the race: answer as it did.
-      if (!isUniqueViolation(err)) throw err;
-      const winner = await recall(deps.db, ctx.orgId, scope, key, hash);
-      if (!winner) throw err;
-      return winner;
-    }
-  }
-
   return async (app: HttpServer) => {
     app.post(
       '/v1/messages',
@@ -91,14 +64,14 @@ export function messageRoutes(deps: MessageDeps) {
         },
       },
       async (request, reply) => {
-        const result = await submitOnce(
+        const key = request.headers['idempotency-key'];
+        const accepted = await submitMessage(
+          deps,
           request.body,
           auditContext(request),
-          'messages',
-          request.headers['idempotency-key'],
+          key ? { scope: 'messages', key, hash: requestHash(request.body) } : undefined,
         );
-        // A remembered answer is replayed as it was first given.
-        return reply.code(202).send(result.body as Accepted);
+        return reply.code(202).send(accepted);
       },
     );
 
@@ -134,21 +107,21 @@ export function messageRoutes(deps: MessageDeps) {
       },
       async (request) => {
         const key = request.headers['idempotency-key'];
-        const ctx = auditContext(request);
-        const results = [];
-        for (const [index, body] of request.body.messages.entries()) {
-          try {
-            const result = await submitOnce(body, ctx, 'messages.batch', key ? `${key}:${index}` : undefined);
-            results.push({ index, status: result.status, message: result.body as Accepted });
-          } catch (err) {
-            if (!(err instanceof SealpostError)) throw err;
-            results.push({
-              index,
-              status: err.status,
-              problem: problemOf(err),
-            });
-          }
-        }
+        const outcomes = await submitMessages(
+          deps,
+          request.body.messages.map((body, index) => ({
+            request: body,
+            ...(key
+              ? { idempotency: { scope: 'messages.batch', key: `${key}:${index}`, hash: requestHash(body) } }
+              : {}),
+          })),
+          auditContext(request),
+        );
+        const results = outcomes.map((o, index) =>
+          'error' in o
+            ? { index, status: o.status, problem: problemOf(o.error) }
+            : { index, status: o.status, message: o.body },
+        );
         const accepted = results.filter((r) => r.status === 202).length;
         return { accepted, refused: results.length - accepted, results };
       },

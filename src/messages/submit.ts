@@ -8,6 +8,7 @@ import { SealpostError } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
 import type { JobQueue } from '../queue/index.ts';
 import { suppressedAmong } from '../suppressions/index.ts';
+import { isUniqueViolation, recall, remember } from './idempotency.ts';
 import { DELIVERY_QUEUE, type DeliveryJob, PRIORITY } from './jobs.ts';
 import {
   type MessageContent,
@@ -26,8 +27,8 @@ export interface SubmitDeps {
   keyring: Keyring;
   queue: JobQueue;
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
-  /** Stages a high-volume audit event in the action's transaction (see stageAudit). */
-  stageAudit(q: Queryable, record: AuditInput): Promise<unknown>;
+  /** Stages high-volume audit events in the action's transaction (see stageAudit). */
+  stageAudit(q: Queryable, records: AuditInput | AuditInput[]): Promise<unknown>;
   maxBytes: number;
 }
 
@@ -77,98 +78,202 @@ export function dlpOf(content: MessageContent) {
   });
 }
 
+interface Prepared {
+  request: MessageRequest;
+  content: MessageContent;
+  dlp: ReturnType<typeof dlpOf>;
+  sealed: Buffer;
+  sendAt: Date | null;
+  priority: Priority;
+  fromDomain: string;
+  accepted: Accepted;
+  /** Remembered under this idempotency key in the same transaction. */
+  remember?: { scope: string; key: string; hash: Buffer };
+}
+
+/** One message to submit, with the idempotency key that makes its retry safe, if any. */
+export interface Submission {
+  request: MessageRequest;
+  idempotency?: { scope: string; key: string; hash: Buffer };
+}
+
+export type SubmitOutcome = { status: 202; body: Accepted } | { status: number; error: SealpostError };
+
+/** Validation, DLP and sealing: everything but the storing, which is done for many at once. */
+async function prepare(deps: SubmitDeps, orgId: string, submission: Submission): Promise<Prepared> {
+  const { request } = submission;
+  const content = validateMessage(request, deps.maxBytes);
+  await checkSendable(deps.db, orgId, content);
+  const dlp = dlpOf(content);
+  const messageId = randomUUID();
+  const fromDomain = domainOf(content.from.address);
+  const sendAt = request.send_at ? new Date(request.send_at) : null;
+  // Sealed before the transaction: sealing reads the organisation key, and the embedded database
+  // runs one transaction at a time.
+  const sealed = await deps.keyring.seal(orgId, sealedContentBinding(messageId), JSON.stringify(content));
+  const recipients = (['to', 'cc', 'bcc'] as const).flatMap((kind) =>
+    content[kind].map((m) => ({ id: randomUUID(), address: m.address, kind, state: 'queued' as const })),
+  );
+  return {
+    request,
+    content,
+    dlp,
+    sealed,
+    sendAt,
+    priority: request.priority ?? 'transactional',
+    fromDomain,
+    ...(submission.idempotency ? { remember: submission.idempotency } : {}),
+    accepted: {
+      id: messageId,
+      status: sendAt && sendAt.getTime() > Date.now() ? 'scheduled' : 'queued',
+      rfc_message_id: `<${messageId}@${fromDomain}>`,
+      recipients,
+      dlp: { phi: dlp.phi, findings: dlp.findings },
+    },
+  };
+}
+
+/**
+ * Submits messages: each is checked on its own (a bad one is refused with its own problem), and
+ * all that pass are stored in ONE transaction: messages, recipients, one delivery job per
+ * recipient, their audit events and idempotency answers. A retried item whose key is remembered
+ * gets its first answer; the same key with another body is a 409.
+ */
+export async function submitMessages(
+  deps: SubmitDeps,
+  submissions: Submission[],
+  ctx: SubmitContext,
+): Promise<SubmitOutcome[]> {
+  const outcomes: (SubmitOutcome | Prepared)[] = [];
+  for (const submission of submissions) {
+    try {
+      const id = submission.idempotency;
+      const earlier = id ? await recall(deps.db, ctx.orgId, id.scope, id.key, id.hash) : null;
+      outcomes.push(
+        earlier
+          ? { status: 202, body: earlier.body as Accepted }
+          : await prepare(deps, ctx.orgId, submission),
+      );
+    } catch (err) {
+      if (!(err instanceof SealpostError)) throw err;
+      outcomes.push({ status: err.status, error: err });
+    }
+  }
+  const toStore = outcomes.filter((o): o is Prepared => 'accepted' in o);
+  try {
+    if (toStore.length > 0) await deps.db.transaction((tx) => store(deps, tx, ctx, toStore));
+  } catch (err) {
+    // A concurrent request with one of these idempotency keys won the race: go one by one, so
+    // that item answers as the winner did and the others are stored.
+    if (!isUniqueViolation(err) || submissions.length === 1) {
+      if (isUniqueViolation(err)) {
+        const id = submissions[0]!.idempotency!;
+        const winner = await recall(deps.db, ctx.orgId, id.scope, id.key, id.hash);
+        if (winner) return [{ status: 202, body: winner.body as Accepted }];
+      }
+      throw err;
+    }
+    return (await Promise.all(submissions.map((s) => submitMessages(deps, [s], ctx)))).flat();
+  }
+  return outcomes.map((o) => ('accepted' in o ? { status: 202 as const, body: o.accepted } : o));
+}
+
+/** One message: its answer, or its problem thrown. */
 export async function submitMessage(
   deps: SubmitDeps,
   request: MessageRequest,
   ctx: SubmitContext,
-  /** Runs inside the message's transaction with the answer (e.g. to remember an idempotency key). */
-  within?: (tx: Queryable, accepted: Accepted) => Promise<void>,
+  idempotency?: Submission['idempotency'],
 ): Promise<Accepted> {
-  const content = validateMessage(request, deps.maxBytes);
-  await checkSendable(deps.db, ctx.orgId, content);
-  const dlp = dlpOf(content);
-  const messageId = randomUUID();
-  const fromDomain = domainOf(content.from.address);
-  const rfcMessageId = `<${messageId}@${fromDomain}>`;
-  const sendAt = request.send_at ? new Date(request.send_at) : null;
-  const priority: Priority = request.priority ?? 'transactional';
-  // Sealed before the transaction: sealing reads the organisation key, and the embedded database
-  // runs one transaction at a time.
-  const sealed = await deps.keyring.seal(ctx.orgId, sealedContentBinding(messageId), JSON.stringify(content));
-  const recipients = (['to', 'cc', 'bcc'] as const).flatMap((kind) =>
-    content[kind].map((m) => ({ id: randomUUID(), address: m.address, kind })),
-  );
+  const [outcome] = await submitMessages(deps, [{ request, ...(idempotency ? { idempotency } : {}) }], ctx);
+  if ('error' in outcome!) throw outcome.error;
+  return outcome!.body;
+}
 
-  const accepted: Accepted = {
-    id: messageId,
-    status: sendAt && sendAt.getTime() > Date.now() ? 'scheduled' : 'queued',
-    rfc_message_id: rfcMessageId,
-    recipients: recipients.map((r) => ({ id: r.id, address: r.address, kind: r.kind, state: 'queued' })),
-    dlp: { phi: dlp.phi, findings: dlp.findings },
-  };
-  await deps.db.transaction(async (tx) => {
-    await tx.query(
-      `INSERT INTO messages (org_id, message_id, send_at, from_address, from_domain, protection, priority,
-         tags, size_bytes, dlp, phi, rfc_message_id, content_sealed, submitted_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [
-        ctx.orgId,
-        messageId,
-        sendAt,
-        content.from.address,
-        fromDomain,
-        request.protection ?? 'auto',
-        priority,
-        [...new Set(request.tags ?? [])],
-        content.size,
-        JSON.stringify(dlp),
-        dlp.phi,
-        rfcMessageId,
-        sealed,
-        JSON.stringify(ctx.actor),
-      ],
-    );
-    await tx.query(
-      `INSERT INTO message_recipients (org_id, recipient_id, message_id, position, kind, address, next_attempt_at)
-       SELECT $1, r.id, $2, r.position, r.kind, r.address, $3
-       FROM unnest($4::uuid[], $5::int[], $6::text[], $7::text[]) AS r (id, position, kind, address)`,
-      [
-        ctx.orgId,
-        messageId,
-        sendAt,
-        recipients.map((r) => r.id),
-        recipients.map((_, i) => i),
-        recipients.map((r) => r.kind),
-        recipients.map((r) => r.address),
-      ],
-    );
-    const jobs = recipients.map((r) => ({
-      data: { org_id: ctx.orgId, recipient_id: r.id } satisfies DeliveryJob,
-      priority: PRIORITY[priority],
-      ...(sendAt ? { startAfter: sendAt } : {}),
-    }));
-    await deps.queue.sendMany(DELIVERY_QUEUE, jobs, { tx });
-    await deps.stageAudit(tx, {
+async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items: Prepared[]): Promise<void> {
+  await tx.query(
+    `INSERT INTO messages (org_id, message_id, send_at, from_address, from_domain, protection, priority,
+       tags, size_bytes, dlp, phi, rfc_message_id, content_sealed, submitted_by)
+     SELECT $1, m.id, m.send_at, m.from_address, m.from_domain, m.protection, m.priority,
+       ARRAY(SELECT jsonb_array_elements_text(m.tags)), m.size_bytes, m.dlp, m.phi, m.rfc_message_id,
+       decode(m.sealed, 'base64'), $2
+     FROM jsonb_to_recordset($3::jsonb) AS m (id uuid, send_at timestamptz, from_address text, from_domain text,
+       protection text, priority text, tags jsonb, size_bytes int, dlp jsonb, phi boolean, rfc_message_id text,
+       sealed text)`,
+    [
+      ctx.orgId,
+      JSON.stringify(ctx.actor),
+      JSON.stringify(
+        items.map((p) => ({
+          id: p.accepted.id,
+          send_at: p.sendAt,
+          from_address: p.content.from.address,
+          from_domain: p.fromDomain,
+          protection: p.request.protection ?? 'auto',
+          priority: p.priority,
+          tags: [...new Set(p.request.tags ?? [])],
+          size_bytes: p.content.size,
+          dlp: p.dlp,
+          phi: p.dlp.phi,
+          rfc_message_id: p.accepted.rfc_message_id,
+          sealed: p.sealed.toString('base64'),
+        })),
+      ),
+    ],
+  );
+  const recipients = items.flatMap((p) =>
+    p.accepted.recipients.map((r, position) => ({
+      ...r,
+      position,
+      message_id: p.accepted.id,
+      send_at: p.sendAt,
+    })),
+  );
+  await tx.query(
+    `INSERT INTO message_recipients (org_id, recipient_id, message_id, position, kind, address, next_attempt_at)
+     SELECT $1, r.id, r.message_id, r.position, r.kind, r.address, r.send_at
+     FROM jsonb_to_recordset($2::jsonb) AS r (id uuid, message_id uuid, position int, kind text, address text,
+       send_at timestamptz)`,
+    [ctx.orgId, JSON.stringify(recipients)],
+  );
+  await deps.queue.sendMany(
+    DELIVERY_QUEUE,
+    items.flatMap((p) =>
+      p.accepted.recipients.map((r) => ({
+        data: { org_id: ctx.orgId, recipient_id: r.id } satisfies DeliveryJob,
+        priority: PRIORITY[p.priority],
+        ...(p.sendAt ? { startAfter: p.sendAt } : {}),
+      })),
+    ),
+    { tx },
+  );
+  await deps.stageAudit(
+    tx,
+    items.map((p) => ({
       orgId: ctx.orgId,
       actor: ctx.actor,
       ip: ctx.ip ?? null,
       requestId: ctx.requestId ?? null,
       action: 'message.queued',
       objectType: 'message',
-      objectId: messageId,
-      outcome: 'success',
+      objectId: p.accepted.id,
+      outcome: 'success' as const,
       details: {
-        recipients: recipients.length,
-        protection: request.protection ?? 'auto',
-        priority,
-        phi: dlp.phi,
-        dlp_kinds: dlp.findings.map((f) => f.kind),
-        size_bytes: content.size,
-        attachments: content.attachments.length,
-        ...(sendAt ? { send_at: sendAt.toISOString() } : {}),
+        recipients: p.accepted.recipients.length,
+        protection: p.request.protection ?? 'auto',
+        priority: p.priority,
+        phi: p.dlp.phi,
+        dlp_kinds: p.dlp.findings.map((f) => f.kind),
+        size_bytes: p.content.size,
+        attachments: p.content.attachments.length,
+        ...(p.sendAt ? { send_at: p.sendAt.toISOString() } : {}),
       },
-    });
-    if (within) await within(tx, accepted);
-  });
-  return accepted;
+    })),
+  );
+  for (const p of items)
+    if (p.remember)
+      await remember(tx, ctx.orgId, p.remember.scope, p.remember.key, p.remember.hash, {
+        status: 202,
+        body: p.accepted,
+      });
 }
