@@ -1,6 +1,6 @@
 import type { AuditInput } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
-import type { Db, Queryable } from '../db/index.ts';
+import { type Db, type Queryable, WriteBatcher } from '../db/index.ts';
 import { type DkimSigningKey, dkimSigningKeys } from '../domains/index.ts';
 import type { Logger } from '../log/index.ts';
 import {
@@ -110,8 +110,12 @@ export class Secureline {
   private readonly dkimKeys = new Cache<DkimSigningKey[]>(60_000);
   private readonly orgNames = new Cache<string>(60_000);
 
+  /** Claims and outcomes of concurrent deliveries share commits. */
+  private readonly writes: WriteBatcher;
+
   constructor(deps: SecurelineDeps) {
     this.deps = deps;
+    this.writes = new WriteBatcher(deps.db);
   }
 
   /** Drops the cached policy of an organisation (after it changed). */
@@ -185,15 +189,15 @@ export class Secureline {
     job: DeliveryJob,
     now: Date,
   ): Promise<(StoredRecipient & { preference: RecipientPreference | null }) | null> {
-    const { rows } = await this.deps.db.query<
-      StoredRecipient & { preference: RecipientPreference | null; [k: string]: unknown }
-    >(
-      `UPDATE message_recipients r SET state = 'delivering', updated_at = $3
+    const { rows } = await this.writes.run((tx) =>
+      tx.query<StoredRecipient & { preference: RecipientPreference | null; [k: string]: unknown }>(
+        `UPDATE message_recipients r SET state = 'delivering', updated_at = $3
        WHERE org_id = $1 AND recipient_id = $2 AND state <> ALL($4::text[])
        RETURNING org_id, recipient_id, message_id, position, kind, address, state, method, method_reason, attempts,
          (SELECT protection FROM recipient_preferences p WHERE p.org_id = r.org_id AND p.address = r.address)
            AS preference`,
-      [job.org_id, job.recipient_id, now, [...FINAL_STATES]],
+        [job.org_id, job.recipient_id, now, [...FINAL_STATES]],
+      ),
     );
     return rows[0] ?? null;
   }
@@ -342,7 +346,7 @@ export class Secureline {
 
   private async recordAttemptOnly(recipient: StoredRecipient, attempt: Attempt): Promise<void> {
     const now = this.deps.clock();
-    await insertAttempt(this.deps.db, recipient, attempt, now);
+    await this.writes.run((tx) => insertAttempt(tx, recipient, attempt, now));
     this.observe(attempt, now);
   }
 
@@ -356,7 +360,7 @@ export class Secureline {
 
   /** Writes the attempt, the recipient's new state, the next try and the audit event in one transaction. */
   private async record(message: StoredMessage, recipient: StoredRecipient, choice: Choice, attempt: Attempt) {
-    const { db, clock } = this.deps;
+    const { clock } = this.deps;
     const now = clock();
     let state: string;
     let action: string;
@@ -393,7 +397,7 @@ export class Secureline {
       }
     }
     const final = state !== 'deferred';
-    await db.transaction(async (tx) => {
+    await this.writes.run(async (tx) => {
       await insertAttempt(tx, recipient, { ...attempt, detail }, now);
       await tx.query(
         `UPDATE message_recipients SET state = $3, method = $4, method_reason = $5, mx = $6, smtp_code = $7,
