@@ -45,7 +45,13 @@ const peakRss = (server: RunningServer) =>
   Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))![1]) / 1024;
 
 /** split: how many `--only api` processes beside one `--only worker`; 0 runs one process with every role. */
-async function scenario(name: string, database: 'pglite' | 'postgres', split: number): Promise<Row> {
+/** batch: messages per POST /v1/messages/batch call; 1 posts each to /v1/messages. */
+async function scenario(
+  name: string,
+  database: 'pglite' | 'postgres',
+  split: number,
+  batch = 1,
+): Promise<Row> {
   const world = await startMailWorld();
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-bench-secureline-'));
   const dbName = `sealpost_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -113,17 +119,23 @@ async function scenario(name: string, database: 'pglite' | 'postgres', split: nu
     const accept: number[] = [];
     let next = 0;
     const start = performance.now();
+    const message = (i: number) => ({
+      from: 'notify@bench.test',
+      to: [`patient${i}@tls.test`],
+      subject: `Your appointment reminder ${i}`,
+      text: BODY,
+    });
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
         while (next < MESSAGES) {
-          const i = next++;
+          const first = next;
+          next += batch;
           const t0 = performance.now();
-          await call('POST', '/v1/messages', {
-            from: 'notify@bench.test',
-            to: [`patient${i}@tls.test`],
-            subject: `Your appointment reminder ${i}`,
-            text: BODY,
-          });
+          if (batch === 1) await call('POST', '/v1/messages', message(first));
+          else {
+            const ids = Array.from({ length: Math.min(batch, MESSAGES - first) }, (_, k) => first + k);
+            await call('POST', '/v1/messages/batch', { messages: ids.map(message) });
+          }
           accept.push(performance.now() - t0);
         }
       }),
@@ -175,21 +187,23 @@ async function scenario(name: string, database: 'pglite' | 'postgres', split: nu
 
 const rows: Row[] = [];
 const only = process.env.SEALPOST_BENCH_ONLY; // run one scenario, e.g. "postgres, one process"
-for (const [name, database, split] of [
-  ['pglite, one process', 'pglite', 0],
-  ['postgres, one process', 'postgres', 0],
-  ['postgres, api + worker', 'postgres', 1],
-  ['postgres, 2 api + worker', 'postgres', 2],
+for (const [name, database, split, batch] of [
+  ['pglite, one process', 'pglite', 0, 1],
+  ['postgres, one process', 'postgres', 0, 1],
+  ['postgres, api + worker', 'postgres', 1, 1],
+  ['postgres, 2 api + worker', 'postgres', 2, 1],
+  ['postgres, batches of 50', 'postgres', 2, 50],
 ] as const) {
   if (only && only !== name) continue;
   process.stderr.write(`secureline: ${name}, ${MESSAGES} messages, ${CLIENTS} clients\n`);
-  rows.push(await scenario(name, database, split));
+  rows.push(await scenario(name, database, split, batch));
 }
 const ms = (values: number[]) => values.map((n) => `${Math.round(n)}`.padStart(6)).join('');
 const lines = [
   'Sealpost SecureLine end to end (HTTP accept -> seal -> queue -> policy -> DKIM -> enforced TLS delivery)',
   `Machine: ${machineLine()}`,
   `${MESSAGES} messages of 10 KB, one recipient each; ${CLIENTS} HTTP clients and the receiving SMTP server in the bench process`,
+  'accept ms: per call (one message, or a batch of 50 in the last row)',
   '',
   `${'scenario'.padEnd(24)}${'accepted/s'.padStart(11)}${'delivered/s'.padStart(12)}  accept ms p50/p95/p99  end-to-end ms p50/p95/p99  peak RSS MB`,
   ...rows.map(
