@@ -1,3 +1,10 @@
+export {
+  type FoundKey,
+  type FoundKeys,
+  RecipientKeyFinder,
+  type RecipientKeyFinderOptions,
+  WKD_CACHE_TTL,
+} from './finder.ts';
 export { normalizeAddress, parseRecipientKey } from './parse.ts';
 export { type RecipientKeyDeps, recipientKeyRoutes } from './routes.ts';
 export {
@@ -10,4 +17,4 @@ export {
   type StoredKey,
 } from './store.ts';
 export { MIN_RSA_BITS, type ParsedRecipientKey, type RecipientKeyKind } from './types.ts';
-export { lookupWkd, type WkdKey, type WkdOptions, wkdUrls } from './wkd.ts';
+export { lookupWkd, type WkdKey, WkdKeyRefused, type WkdOptions, wkdUrls } from './wkd.ts';

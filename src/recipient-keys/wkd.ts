@@ -1,9 +1,11 @@
 // Web Key Directory (draft-koch-openpgp-webkey-service): a recipient's domain publishes OpenPGP
 // keys over HTTPS at a path derived from the address. The advanced method (openpgpkey.<domain>)
 // comes first; the direct method (<domain> itself) only when that host does not exist. A key
-// found is validated like an upload; none published is null, a failure on the way an error.
+// found is validated like an upload; none published is null, an answer with no usable key a
+// WkdKeyRefused, any other failure on the way an error.
 import { createHash } from 'node:crypto';
 import https from 'node:https';
+import type { ConnectionOptions, SecureContext } from 'node:tls';
 import * as openpgp from 'openpgp';
 import { parseRecipientKey } from './parse.ts';
 import type { ParsedRecipientKey } from './types.ts';
@@ -15,11 +17,21 @@ export interface WkdOptions {
   port?: number;
   /** Trusted roots in place of the system's (tests use their own CA). */
   ca?: string | string[];
+  /** A context made once with the trusted roots: cheaper than `ca` for every lookup. */
+  secureContext?: SecureContext;
   /** For each HTTPS request, connection to last byte. */
   timeoutMs?: number;
   /** The time the key must be valid at; now by default. */
   now?: Date;
 }
+
+/** The directory answered, but with nothing that passes the checks for the address. */
+export class WkdKeyRefused extends Error {
+  override name = 'WkdKeyRefused';
+}
+
+/** The names a resolver gives up on for good: no such host, or no address for it. */
+const NO_HOST = new Set(['ENOTFOUND', 'ENODATA']);
 
 export interface WkdKey {
   method: 'advanced' | 'direct';
@@ -57,7 +69,9 @@ export async function lookupWkd(address: string, options: WkdOptions): Promise<W
   let ip: string;
   try {
     ip = await options.resolve(url.hostname);
-  } catch {
+  } catch (err) {
+    // The draft's rule: direct only when the subdomain does not exist, not when DNS is failing.
+    if (!NO_HOST.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
     method = 'direct';
     url = urls.direct;
     ip = await options.resolve(url.hostname);
@@ -80,58 +94,60 @@ async function bestKey(body: Buffer, address: string, now: Date): Promise<Parsed
       ? await openpgp.readKeys({ armoredKeys: text })
       : await openpgp.readKeys({ binaryKeys: body });
   } catch (err) {
-    throw new Error(`the Web Key Directory answered with no OpenPGP key: ${(err as Error).message}`, {
+    throw new WkdKeyRefused(`the Web Key Directory answered with no OpenPGP key: ${(err as Error).message}`, {
       cause: err,
     });
   }
-  let firstError: unknown;
+  let firstError: Error | undefined;
   for (const key of keys) {
     try {
       return await parseRecipientKey(key.armor(), address, now);
     } catch (err) {
-      firstError ??= err;
+      firstError ??= err as Error;
     }
   }
-  throw firstError;
+  throw new WkdKeyRefused(firstError?.message ?? 'the Web Key Directory answered with no key', {
+    cause: firstError,
+  });
 }
 
 /** GET over HTTPS to `ip`, the certificate checked for the URL's hostname. null on 404. */
 function fetchKey(url: URL, ip: string, options: WkdOptions): Promise<Buffer | null> {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  // https passes these on to tls.connect, which takes a ready-made context too.
+  const requestOptions: https.RequestOptions & ConnectionOptions = {
+    host: ip,
+    servername: url.hostname,
+    port: options.port ?? 443,
+    path: url.pathname + url.search,
+    headers: { host: url.hostname, accept: 'application/octet-stream' },
+    ca: options.ca,
+    secureContext: options.secureContext,
+    agent: false,
+  };
   return new Promise((resolve, reject) => {
-    const request = https.get(
-      {
-        host: ip,
-        servername: url.hostname,
-        port: options.port ?? 443,
-        path: url.pathname + url.search,
-        headers: { host: url.hostname, accept: 'application/octet-stream' },
-        ca: options.ca,
-        agent: false,
-      },
-      (response) => {
-        if (response.statusCode === 404) {
-          response.resume();
-          resolve(null);
-          return;
-        }
-        if (response.statusCode !== 200) {
-          response.resume();
-          reject(new Error(`WKD lookup at ${url.hostname} answered HTTP ${response.statusCode}`));
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_BYTES)
-            request.destroy(new Error(`WKD answer from ${url.hostname} is over ${MAX_BYTES} bytes`));
-          else chunks.push(chunk);
-        });
-        response.on('end', () => resolve(Buffer.concat(chunks)));
-        response.on('error', reject);
-      },
-    );
+    const request = https.get(requestOptions, (response) => {
+      if (response.statusCode === 404) {
+        response.resume();
+        resolve(null);
+        return;
+      }
+      if (response.statusCode !== 200) {
+        response.resume();
+        reject(new Error(`WKD lookup at ${url.hostname} answered HTTP ${response.statusCode}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_BYTES)
+          request.destroy(new Error(`WKD answer from ${url.hostname} is over ${MAX_BYTES} bytes`));
+        else chunks.push(chunk);
+      });
+      response.on('end', () => resolve(Buffer.concat(chunks)));
+      response.on('error', reject);
+    });
     // Bounds the whole exchange, not each pause in it: a slow drip is a timeout too.
     const timer = setTimeout(
       () => request.destroy(new Error(`WKD lookup at ${url.hostname} timed out after ${timeoutMs} ms`)),

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
-import { lookupWkd, wkdUrls } from '../../src/recipient-keys/wkd.ts';
+import { lookupWkd, WkdKeyRefused, wkdUrls } from '../../src/recipient-keys/wkd.ts';
 import { type PgpKeyPair, pgpKeyPair } from '../support/keys.ts';
 import { createTestCa, type TestCa } from '../support/test-ca.ts';
 
@@ -102,9 +102,23 @@ describe('Web Key Directory lookup over HTTPS', () => {
 
     const expired = await pgpKeyPair({ date: new Date(Date.now() - 3 * DAY), keyExpirationTime: 86_400 });
     served.set(at(advanced), await binary(expired.publicKey));
+    await assert.rejects(lookupWkd('patient@example.net', options()), WkdKeyRefused);
     await assert.rejects(lookupWkd('patient@example.net', options()), /The OpenPGP key expired on/);
     served.set(at(advanced), Buffer.from('<html>not a key</html>'));
+    await assert.rejects(lookupWkd('patient@example.net', options()), WkdKeyRefused);
     await assert.rejects(lookupWkd('patient@example.net', options()), /answered with no OpenPGP key/);
+  });
+
+  test('DNS failing for openpgpkey.<domain> is an error: the direct method is only for a host that does not exist', async () => {
+    reset(['example.net']);
+    served.set(at(wkdUrls('patient@example.net').direct), Buffer.from(patient.publicKey));
+    const failing = async (hostname: string) => {
+      if (hostname.startsWith('openpgpkey.'))
+        throw Object.assign(new Error(`queryA ESERVFAIL ${hostname}`), { code: 'ESERVFAIL' });
+      return resolve(hostname);
+    };
+    await assert.rejects(lookupWkd('patient@example.net', { ...options(), resolve: failing }), /ESERVFAIL/);
+    assert.deepEqual(requests, []);
   });
 
   test('an untrusted certificate, a slow server and a missing domain are errors, not "no key"', async () => {

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import * as openpgp from 'openpgp';
+import type { InitResult } from '../../src/identity/index.ts';
+import { wkdUrls } from '../../src/recipient-keys/index.ts';
+import { startTestServer, type TestServer } from '../support/app.ts';
+import { describeEachDb } from '../support/db.ts';
+import { gnupgHome, type PgpKeyPair, pgpKeyPair } from '../support/keys.ts';
+import { type MailWorld, startMailWorld } from '../support/mail-world.ts';
+import { verifiedDomain } from '../support/sending.ts';
+
+// A recipient nobody uploaded a key for, whose domain publishes one in its Web Key Directory:
+// SecureLine finds it at delivery, encrypts to it, and gpg opens what the recipient's server got.
+
+const MARKER = 'PHI-MARKER-WKD-4410';
+const TEXT = `Dear patient, your results are ready. Reference ${MARKER}.`;
+const FINAL = new Set(['delivered', 'bounced', 'failed', 'portal_notified', 'expired', 'revoked']);
+/** The directory's own address on loopback, clear of the mail world's. */
+const WKD_ADDRESS = '127.0.0.50';
+
+interface Recipient {
+  address: string;
+  state: string;
+  method: string | null;
+  method_reason: string | null;
+}
+
+describeEachDb('SecureLine with a Web Key Directory', (suite) => {
+  let world: MailWorld;
+  let server: TestServer;
+  let org: InitResult;
+  let directory: Server;
+  let recipient: PgpKeyPair;
+  /** The local parts the directory was asked for. */
+  const asked: string[] = [];
+
+  const api = (method: string, path: string, body?: unknown) =>
+    server.request(method, path, { token: org.api_key, body });
+
+  async function settle(messageId: string, timeoutMs = 30_000): Promise<Recipient[]> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await api('GET', `/v1/messages/${messageId}`);
+      const recipients = res.body.recipients as Recipient[];
+      if (recipients.every((r) => FINAL.has(r.state))) return recipients;
+      if (Date.now() > until) assert.fail(`not settled: ${JSON.stringify(recipients.map((r) => r.state))}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  before(async () => {
+    world = await startMailWorld();
+    world.forbidInClear(MARKER);
+    recipient = await pgpKeyPair({ email: 'wkd@tls.test' });
+
+    // openpgpkey.tls.test publishes the key, in binary as the draft says.
+    const url = wkdUrls('wkd@tls.test').advanced;
+    const published = Buffer.from((await openpgp.readKey({ armoredKey: recipient.publicKey })).write());
+    directory = createServer(await world.ca.issue(['openpgpkey.tls.test']), (req, res) => {
+      asked.push(new URL(req.url ?? '/', 'https://x').searchParams.get('l') ?? '');
+      if (req.headers.host === url.hostname && req.url === url.pathname + url.search)
+        res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(published);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((done) => directory.listen(0, WKD_ADDRESS, done));
+    world.dns.setA('openpgpkey.tls.test', [WKD_ADDRESS]);
+
+    server = await startTestServer(
+      suite.testDb,
+      {
+        ...world.env(),
+        SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',
+        SEALPOST_PUBLIC_URL: 'https://secure.sealpost.test',
+        SEALPOST_DELIVERY_RETRY_SECONDS: '1',
+      },
+      { roles: ['api', 'worker'] },
+    );
+    // Directories listen on 443; this one on whatever port it was given.
+    server.app.keyFinder.port = (directory.address() as AddressInfo).port;
+    org = await server.createOrg('WKD Clinic');
+    await verifiedDomain(server, world.dns, org.api_key, 'clinic.test');
+  });
+  after(async () => {
+    await server.close();
+    directory.closeAllConnections();
+    directory.close();
+    await world.close();
+  });
+
+  test("a key in the recipient's Web Key Directory makes it OpenPGP, found once and then kept", async () => {
+    world.reset();
+    asked.length = 0;
+    const message = {
+      from: { name: 'Clinic Care Team', address: 'care@clinic.test' },
+      to: ['wkd@tls.test', 'tls@tls.test'],
+      subject: 'Your lab results',
+      text: TEXT,
+    };
+    const fingerprint = new RegExp(recipient.fingerprint, 'i');
+
+    const preview = await api('POST', '/v1/messages/preview', message);
+    assert.equal(preview.status, 200, preview.text);
+    const previewed = new Map(
+      (preview.body.recipients as { address: string; method: string; reason: string }[]).map((r) => [
+        r.address,
+        r,
+      ]),
+    );
+    assert.equal(previewed.get('wkd@tls.test')!.method, 'pgp');
+    assert.match(previewed.get('wkd@tls.test')!.reason, fingerprint);
+    assert.equal(previewed.get('tls@tls.test')!.method, 'tls');
+
+    const res = await api('POST', '/v1/messages', message);
+    assert.equal(res.status, 202, res.text);
+    const by = new Map((await settle(res.body.id)).map((r) => [r.address, r]));
+    const wkd = by.get('wkd@tls.test')!;
+    assert.equal(wkd.state, 'delivered');
+    assert.equal(wkd.method, 'pgp');
+    assert.match(wkd.method_reason!, fingerprint);
+    assert.equal(by.get('tls@tls.test')!.method, 'tls');
+    // The preview's lookups were kept: delivery asked the directory nothing more.
+    assert.deepEqual(asked.sort(), ['tls', 'wkd']);
+
+    const [received] = (await world.waitForMessages('tls', 2)).filter((m) => m.to.includes('wkd@tls.test'));
+    assert.ok(received?.tls, 'over TLS as well');
+    const raw = received.raw.toString();
+    assert.ok(!raw.includes(MARKER) && !raw.includes('Your lab results'), 'nothing readable outside');
+    assert.match(raw, /multipart\/encrypted; protocol="application\/pgp-encrypted"/);
+    const home = await gnupgHome([recipient.privateKey]);
+    try {
+      const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(raw)![0];
+      const decrypted = await home.gpg(['--decrypt'], armored);
+      assert.equal(decrypted.code, 0, decrypted.stderr);
+      const inner = await simpleParser(decrypted.stdout);
+      assert.equal(inner.subject, 'Your lab results');
+      assert.equal(inner.text?.trim(), TEXT);
+    } finally {
+      await home.dispose();
+    }
+    world.assertNoViolations();
+  });
+});
