@@ -26,6 +26,7 @@ import { JobQueue } from '../queue/index.ts';
 import { RecipientKeyFinder } from '../recipient-keys/index.ts';
 import {
   defineDeliveryQueue,
+  type FoundKey,
   policyRoutes,
   preferenceRoutes,
   type RecipientKeys,
@@ -150,7 +151,7 @@ export class App {
   /** The valid encryption keys for a recipient, newest first: uploaded, else from its WKD. */
   findKeys = async (q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys> => {
     const found = await this.keyFinder.find(q, orgId, address, now);
-    const pick = (k: { fingerprint: string; key: string }) => ({ fingerprint: k.fingerprint, key: k.key });
+    const pick = (k: FoundKey) => ({ fingerprint: k.fingerprint, key: k.key, source: k.source });
     return { pgp: found.pgp.map(pick), smime: found.smime.map(pick) };
   };
 

@@ -13,7 +13,10 @@ export type KeyLookup = (
   orgId: string,
   address: string,
   now: Date,
-) => Promise<{ pgp: { fingerprint: string }[]; smime: { fingerprint: string }[] }>;
+) => Promise<{
+  pgp: { fingerprint: string; source?: 'uploaded' | 'wkd' }[];
+  smime: { fingerprint: string }[];
+}>;
 
 /**
  * What SecureLine would do with this message now, without storing or sending anything. TLS is
@@ -35,20 +38,26 @@ export async function previewMessage(
   }
   const dlp = dlpOf(content);
   const policy = await loadPolicy(deps.db, orgId);
-  const recipients = [];
-  for (const kind of ['to', 'cc', 'bcc'] as const) {
-    for (const m of content[kind]) {
-      const keys = await deps.findKeys(deps.db, orgId, m.address, now);
+  // Looked up side by side: an unanswered Web Key Directory costs its timeout once, not per recipient.
+  const all = (['to', 'cc', 'bcc'] as const).flatMap((kind) =>
+    content[kind].map((m) => ({ kind, address: m.address })),
+  );
+  const recipients = await Promise.all(
+    all.map(async ({ kind, address }) => {
+      const [keys, preference] = await Promise.all([
+        deps.findKeys(deps.db, orgId, address, now),
+        recipientPreference(deps.db, orgId, address),
+      ]);
       const choice = chooseMethod({
         protection: request.protection ?? 'auto',
-        recipientPreference: await recipientPreference(deps.db, orgId, m.address),
+        recipientPreference: preference,
         mayHoldPhi: dlp.phi || dlp.skipped_attachments > 0,
         pgpKeys: keys.pgp,
         smimeCertificates: keys.smime,
         policy,
       });
-      recipients.push({
-        address: m.address,
+      return {
+        address,
         kind,
         method: choice.method,
         tls: choice.tls ?? null,
@@ -57,8 +66,8 @@ export async function previewMessage(
           choice.tls === 'enforced'
             ? "the portal, if the recipient's mail server cannot do TLS 1.2+ with a valid certificate"
             : null,
-      });
-    }
-  }
+      };
+    }),
+  );
   return { sendable: problem === null, problem, dlp, recipients };
 }

@@ -35,9 +35,16 @@ export interface Transport {
   send(request: SendRequest): Promise<SendOutcome>;
 }
 
+/** A key, and where it was found: on file for the organisation, or in the recipient's WKD. */
+export interface FoundKey {
+  fingerprint: string;
+  key: string;
+  source?: 'uploaded' | 'wkd';
+}
+
 export interface RecipientKeys {
-  pgp: { fingerprint: string; key: string }[];
-  smime: { fingerprint: string; key: string }[];
+  pgp: FoundKey[];
+  smime: FoundKey[];
 }
 
 export interface Encryptors {

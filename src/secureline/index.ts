@@ -4,6 +4,7 @@ export { buildMessage, buildPlain } from './build.ts';
 export {
   backoffSeconds,
   type Encryptors,
+  type FoundKey,
   type RecipientKeys,
   Secureline,
   type SecurelineDeps,

@@ -38,7 +38,7 @@ export interface ChoiceInput {
   recipientPreference?: 'portal' | 'e2e' | null;
   /** DLP found PHI, or could not read an attachment (which then may hold PHI). */
   mayHoldPhi: boolean;
-  pgpKeys: { fingerprint: string }[];
+  pgpKeys: { fingerprint: string; source?: 'uploaded' | 'wkd' }[];
   smimeCertificates: { fingerprint: string }[];
   policy: SecurelinePolicy;
   /** Why enforced TLS already failed for this recipient, if it did. */
@@ -58,7 +58,14 @@ export function chooseMethod(input: ChoiceInput): Choice {
   if (input.recipientPreference === 'portal')
     return { method: 'portal', reason: 'the recipient asked to read in the portal' };
   const pgp = input.pgpKeys[0];
-  if (pgp) return { method: 'pgp', reason: `a valid OpenPGP key is on file (${pgp.fingerprint})` };
+  if (pgp)
+    return {
+      method: 'pgp',
+      reason:
+        pgp.source === 'wkd'
+          ? `a valid OpenPGP key is published in the recipient's Web Key Directory (${pgp.fingerprint})`
+          : `a valid OpenPGP key is on file (${pgp.fingerprint})`,
+    };
   const smime = input.smimeCertificates[0];
   if (smime)
     return { method: 'smime', reason: `a valid S/MIME certificate is on file (${smime.fingerprint})` };

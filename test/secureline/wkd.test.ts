@@ -111,6 +111,7 @@ describeEachDb('SecureLine with a Web Key Directory', (suite) => {
     );
     assert.equal(previewed.get('wkd@tls.test')!.method, 'pgp');
     assert.match(previewed.get('wkd@tls.test')!.reason, fingerprint);
+    assert.match(previewed.get('wkd@tls.test')!.reason, /Web Key Directory/);
     assert.equal(previewed.get('tls@tls.test')!.method, 'tls');
 
     const res = await api('POST', '/v1/messages', message);
@@ -120,6 +121,7 @@ describeEachDb('SecureLine with a Web Key Directory', (suite) => {
     assert.equal(wkd.state, 'delivered');
     assert.equal(wkd.method, 'pgp');
     assert.match(wkd.method_reason!, fingerprint);
+    assert.match(wkd.method_reason!, /published in the recipient's Web Key Directory/);
     assert.equal(by.get('tls@tls.test')!.method, 'tls');
     // The preview's lookups were kept: delivery asked the directory nothing more.
     assert.deepEqual(asked.sort(), ['tls', 'wkd']);
