@@ -2,15 +2,15 @@
 // now to encrypt to the address it is filed under. Everything else is refused with the reason.
 import { createPrivateKey } from 'node:crypto';
 import { errors } from '../errors/index.ts';
+import { normalizeAddress as messageAddress } from '../messages/index.ts';
 import { parsePgpKey } from './pgp.ts';
 import { type ParsedRecipientKey, privateKeyRefused } from './types.ts';
 import { parseCertificate } from './x509.ts';
 
-/** A lower-case address, or a validation error. */
+/** The address as messages are addressed (so keys are found at delivery), or a validation error. */
 export function normalizeAddress(address: string): string {
-  const normalized = address.trim().toLowerCase();
-  if (normalized.length > 320 || !/^[^\s@<>()",;:]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(normalized))
-    throw errors.validation('The address is not an email address.');
+  const normalized = messageAddress(address);
+  if (!normalized) throw errors.validation('The address is not an email address.');
   return normalized;
 }
 
