@@ -266,6 +266,30 @@ describeEachDb('SecureLine delivery', (suite) => {
     assert.equal(world.receiver('flaky').messages.length, 1);
   });
 
+  test('a recipient still deferred when the delivery lifetime runs out bounces, without suppression', async () => {
+    world.reset();
+    world.setFlaky(5);
+    const res = await api('POST', '/v1/messages', {
+      from: 'care@clinic.test',
+      to: ['patient@flaky.test'],
+      subject: 'Appointment',
+      text: 'See you on Monday.',
+      send_at: new Date(Date.now() + 1500).toISOString(),
+    });
+    assert.equal(res.status, 202, res.text);
+    // Accepted long ago, as far as the lifetime is concerned.
+    await suite.db.query(
+      "UPDATE messages SET created_at = created_at - interval '200 hours' WHERE org_id = $1 AND message_id = $2",
+      [org.org_id, res.body.id],
+    );
+    const [r] = await settle(res.body.id);
+    assert.equal(r!.state, 'bounced');
+    assert.equal(r!.history.length, 1);
+    assert.match(r!.history[0]!.detail!, /gave up after 120 hours of deferrals/);
+    const suppressed = await api('GET', '/v1/suppressions?address=patient@flaky.test');
+    assert.deepEqual(suppressed.body.data, []);
+  });
+
   test('a permanent refusal bounces at once and suppresses the address', async () => {
     world.reset();
     const res = await api('POST', '/v1/messages', {
