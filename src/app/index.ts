@@ -33,6 +33,7 @@ import {
   Secureline,
   startDeliveryWorker,
 } from '../secureline/index.ts';
+import { CaptureTransport, sandboxRoutes } from '../sandbox/index.ts';
 import { suppressionRoutes } from '../suppressions/index.ts';
 import { recipientKeyRoutes } from '../recipient-keys/index.ts';
 
@@ -198,6 +199,7 @@ export class App {
             clock: this.clock,
           }),
           suppressionRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
+          sandboxRoutes({ db: this.db, keyring: this.keyring, mode: this.config.mode }),
           preferenceRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
           policyRoutes({
             db: this.db,
@@ -213,24 +215,27 @@ export class App {
       const address = this.http.server.address() as AddressInfo;
       url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
     }
-    this.log.info({ roles, database: this.db.kind }, 'sealpost started');
+    this.log.info({ roles, database: this.db.kind, mode: this.config.mode }, 'sealpost started');
     return { url };
   }
 
   private async startWorker(): Promise<void> {
     this.metrics.queueStats = () => this.queue.stats();
     const config = this.config;
-    this.outbound = new Outbound({
-      ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}),
-      port: config.deliveryPort,
-      ...(config.extraCaFile ? { extraCa: readFileSync(config.extraCaFile, 'utf8') } : {}),
-      heloName: config.mailHostname,
-    });
+    // The sandbox keeps what would have left; production hands it to recipients' servers.
+    if (config.mode === 'production')
+      this.outbound = new Outbound({
+        ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}),
+        port: config.deliveryPort,
+        ...(config.extraCaFile ? { extraCa: readFileSync(config.extraCaFile, 'utf8') } : {}),
+        heloName: config.mailHostname,
+      });
+    const transport = this.outbound ?? new CaptureTransport(this.db, this.keyring);
     this.secureline = new Secureline({
       db: this.db,
       keyring: this.keyring,
       queue: this.queue,
-      transport: this.outbound,
+      transport,
       encrypt: {
         pgp: (raw, keys, options) => encryptPgpMime(raw, keys, options),
         smime: (raw, certificates, options) => encryptSmime(raw, certificates, options),

@@ -161,6 +161,11 @@ async function serve(config: Config, roles: Role[]): Promise<number> {
   if (roles.includes('smtp'))
     stderr('Note: the SMTP gateway is not built yet; the smtp role has nothing to run.');
   stderr(`Sealpost is running at ${url ?? '(no HTTP role)'} (roles: ${roles.join(', ')}; ${where})`);
+  stderr(
+    config.mode === 'sandbox'
+      ? 'Mode: sandbox. Mail is captured, never sent: see /v1/sandbox/messages (SEALPOST_MODE=production delivers).'
+      : 'Mode: production. Mail is delivered to recipients’ mail servers.',
+  );
   if (firstRun) {
     stderr(`First start: created organisation "${firstRun.org_name}" (${firstRun.org_id}).`);
     stderr(`  Admin login: ${firstRun.admin_email}`);

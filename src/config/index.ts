@@ -21,6 +21,7 @@ export interface Config {
   workerConcurrency: number;
   dnsServers?: string[];
   mailHostname: string;
+  mode: 'sandbox' | 'production';
   deliveryPort: number;
   extraCaFile?: string;
   messageMaxBytes: number;

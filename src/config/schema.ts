@@ -138,6 +138,16 @@ export const settings: readonly Setting[] = [
       'The host name Sealpost sends mail as (HELO, and the SPF record it suggests). Defaults to the host of SEALPOST_PUBLIC_URL.',
   },
   {
+    key: 'mode',
+    env: 'SEALPOST_MODE',
+    type: 'string',
+    enum: ['sandbox', 'production'],
+    // The embedded first run is a trial; a PostgreSQL deployment is production unless it says so.
+    default: (c) => (c.databaseUrl ? 'production' : 'sandbox'),
+    description:
+      'sandbox: outbound mail runs the whole pipeline (DLP, policy, encryption, DKIM) and is then captured by Sealpost (GET /v1/sandbox/messages), never sent. production: mail is delivered. Default: sandbox on the embedded database, production on PostgreSQL.',
+  },
+  {
     key: 'deliveryPort',
     env: 'SEALPOST_DELIVERY_PORT',
     type: 'port',

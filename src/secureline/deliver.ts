@@ -30,9 +30,16 @@ import type { RecipientPreference } from './preferences.ts';
 // that is recorded for that recipient. A job may run twice (at-least-once queue): a recipient
 // already in a final state is left alone.
 
-/** What delivers a built message to a recipient's mail server: src/outbound's Outbound. */
+/** Which delivery a send belongs to: a transport that keeps what it sends (the sandbox) files it so. */
+export interface DeliveryContext {
+  orgId: string;
+  messageId: string;
+  recipientId: string;
+}
+
+/** What delivers a built message: src/outbound's Outbound, or the sandbox's capture. */
 export interface Transport {
-  send(request: SendRequest): Promise<SendOutcome>;
+  send(request: SendRequest & { context?: DeliveryContext }): Promise<SendOutcome>;
 }
 
 /** A key, and where it was found: on file for the organisation, or in the recipient's WKD. */
@@ -308,6 +315,7 @@ export class Secureline {
       to: [recipient.address],
       raw: signed,
       tls,
+      context: { orgId: message.org_id, messageId: message.message_id, recipientId: recipient.recipient_id },
     });
     switch (outcome.status) {
       case 'delivered': {

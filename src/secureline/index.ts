@@ -3,6 +3,7 @@
 export { buildMessage, buildPlain } from './build.ts';
 export {
   backoffSeconds,
+  type DeliveryContext,
   type Encryptors,
   type FoundKey,
   type RecipientKeys,

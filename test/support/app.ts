@@ -36,6 +36,8 @@ export async function startTestServer(
     SEALPOST_HTTP_PORT: '0',
     SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
     SEALPOST_LOG_LEVEL: 'silent',
+    // Tests deliver to their own mail world; the sandbox is tested on purpose.
+    SEALPOST_MODE: 'production',
     ...env,
   });
   const app = await App.create(config, testDb.db, await loadMasterKeys(config), options);

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import type { InitResult } from '../../src/identity/index.ts';
+import { startTestServer, type TestServer } from '../support/app.ts';
+import { describeEachDb } from '../support/db.ts';
+import { startTestDns, type TestDns } from '../support/dns.ts';
+import { gnupgHome, pgpKeyPair, smimeIdentity } from '../support/keys.ts';
+import { verifiedDomain } from '../support/sending.ts';
+
+// Sandbox mode: the whole pipeline runs and the result is captured, never sent. There is no mail
+// server anywhere in this test: a delivery attempt would fail, not pass.
+
+interface Capture {
+  id: string;
+  recipient: string;
+  method: string;
+  method_reason: string;
+  tls: string;
+}
+
+describeEachDb('sandbox mode', (suite) => {
+  let dns: TestDns;
+  let server: TestServer;
+  let org: InitResult;
+  const pgp = pgpKeyPair({ email: 'pgp@tls.example.test' });
+  const api = (method: string, path: string, body?: unknown) =>
+    server.request(method, path, { token: org.api_key, body });
+
+  before(async () => {
+    dns = await startTestDns(); // for the sending domain's verification only
+    server = await startTestServer(
+      suite.testDb,
+      { SEALPOST_MODE: 'sandbox', SEALPOST_DNS_SERVERS: dns.server, SEALPOST_DELIVERY_PORT: '9' },
+      { roles: ['api', 'worker'] },
+    );
+    org = await server.createOrg('Sandbox Clinic');
+    await verifiedDomain(server, dns, org.api_key, 'clinic.test');
+    await api('POST', '/v1/recipient-keys', { address: 'pgp@tls.example.test', key: (await pgp).publicKey });
+    const smime = await smimeIdentity({ email: 'smime@tls.example.test' });
+    await api('POST', '/v1/recipient-keys', { address: 'smime@tls.example.test', key: smime.certificate });
+  });
+  after(async () => {
+    await server.close();
+    await dns.close();
+  });
+
+  test('every method runs and is captured as it would have left, with its reason; nothing is sent', async () => {
+    const sent = await api('POST', '/v1/messages', {
+      from: 'care@clinic.test',
+      to: [
+        'tls@tls.example.test',
+        'pgp@tls.example.test',
+        'smime@tls.example.test',
+        'plain@notls.example.test',
+        'broken@badcert.example.test',
+      ],
+      subject: 'Results',
+      text: 'MRN: 5551234. Your results are ready.',
+    });
+    assert.equal(sent.status, 202, sent.text);
+    let captures: Capture[] = [];
+    for (const until = Date.now() + 20_000; captures.length < 5 && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 100));
+      captures = (await api('GET', `/v1/sandbox/messages?message_id=${sent.body.id}`)).body.data;
+    }
+    const by = new Map(captures.map((c) => [c.recipient, c]));
+    assert.equal(by.get('tls@tls.example.test')?.method, 'tls');
+    assert.equal(by.get('tls@tls.example.test')?.tls, 'TLSv1.3');
+    assert.equal(by.get('pgp@tls.example.test')?.method, 'pgp');
+    assert.equal(by.get('smime@tls.example.test')?.method, 'smime');
+    assert.equal(by.get('plain@notls.example.test')?.method, 'portal');
+    assert.match(by.get('plain@notls.example.test')!.method_reason, /offers no STARTTLS/);
+    assert.match(by.get('broken@badcert.example.test')!.method_reason, /certificate .* is not valid/);
+
+    const message = await api('GET', `/v1/messages/${sent.body.id}`);
+    const states = message.body.recipients.map((r: { state: string }) => r.state);
+    assert.deepEqual(states.sort(), [
+      'delivered',
+      'delivered',
+      'delivered',
+      'portal_notified',
+      'portal_notified',
+    ]);
+
+    // The PGP capture is the ciphertext as sent: the recipient's own gpg opens it.
+    const capture = await api('GET', `/v1/sandbox/messages/${by.get('pgp@tls.example.test')!.id}`);
+    assert.match(capture.body.raw, /^DKIM-Signature: /);
+    assert.ok(!capture.body.raw.includes('5551234'));
+    const home = await gnupgHome([(await pgp).privateKey]);
+    try {
+      const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(
+        capture.body.raw,
+      )![0];
+      const decrypted = await home.gpg(['--decrypt'], armored);
+      assert.equal(decrypted.code, 0, decrypted.stderr);
+      assert.match((await simpleParser(decrypted.stdout)).text!, /MRN: 5551234/);
+    } finally {
+      await home.dispose();
+    }
+    // The notice in the capture carries the portal link.
+    const notice = await api('GET', `/v1/sandbox/messages/${by.get('plain@notls.example.test')!.id}`);
+    assert.match(
+      (await simpleParser(Buffer.from(notice.body.raw, 'latin1'))).text!,
+      /\/secure\/[A-Za-z0-9_-]{43}/,
+    );
+
+    const sealed = await suite.db.query<{ raw_sealed: Buffer }>(
+      'SELECT raw_sealed FROM sandbox_captures WHERE org_id = $1',
+      [org.org_id],
+    );
+    for (const row of sealed.rows)
+      assert.ok(!row.raw_sealed.toString('latin1').includes('5551234'), 'sealed');
+    const other = await server.createOrg('Other Clinic');
+    const foreign = await server.request('GET', `/v1/sandbox/messages/${capture.body.id}`, {
+      token: other.api_key,
+    });
+    assert.equal(foreign.status, 404);
+  });
+});
