@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { App, ROLES, type Role } from '../app/index.ts';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
@@ -8,6 +9,7 @@ import { embeddedDbDir } from '../db/index.ts';
 import { DataDirInUseError, dataDirHolder } from '../db/lock.ts';
 import { createLogger } from '../log/index.ts';
 import { type CommandArgs, type CommandOutput, commands, UsageError } from './commands.ts';
+import { demoCommands, setUpDemo } from '../sandbox/index.ts';
 import { controlSocketPath, runRemote, startControlServer } from './control.ts';
 
 const USAGE = `Usage: sealpost <command> [options]
@@ -26,6 +28,7 @@ Commands:
                [--action A] [--format jsonl|csv] [--output FILE]
   config [--docs]                       show the effective configuration (secrets masked),
                                         or print the configuration reference
+  demo                                  print the commands that try SecureLine in sandbox mode
 
 Configuration comes from SEALPOST_* environment variables: see docs/configuration.md.
 While \`serve\` runs on the embedded database, the other commands run inside it.`;
@@ -75,6 +78,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   if (command === 'serve') return serve(config, parseRoles(values.only));
+  if (command === 'demo') {
+    const apiKey = process.env.SEALPOST_API_KEY ? '$SEALPOST_API_KEY' : '<your API key>';
+    process.stdout.write(
+      `${demoCommands(config.publicUrl, apiKey, join(config.dataDir, 'demo')).join('\n')}\n`,
+    );
+    if (config.mode !== 'sandbox')
+      stderr('Note: SEALPOST_MODE is production here: these messages would really be sent.');
+    return 0;
+  }
   if (!commands[command]) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
   return runCommand(config, command, args);
 }
@@ -146,12 +158,15 @@ function report(command: string, args: CommandArgs, result: unknown): number {
 async function serve(config: Config, roles: Role[]): Promise<number> {
   const app = await App.open(config);
   let firstRun = null;
+  let demo = null;
   if (!(await app.hasOrganizations())) {
+    const actor = { type: 'system' as const, id: 'first-start', label: 'first-start' };
     firstRun = await app.initOrganization({
       name: config.firstOrgName,
       adminEmail: config.firstAdminEmail,
-      actor: { type: 'system', id: 'first-start', label: 'first-start' },
+      actor,
     });
+    if (config.mode === 'sandbox') demo = await setUpDemo(app, firstRun.org_id, actor);
   }
   const { url } = await app.start(roles);
   const control = config.databaseUrl
@@ -171,7 +186,11 @@ async function serve(config: Config, roles: Role[]): Promise<number> {
     stderr(`  Admin login: ${firstRun.admin_email}`);
     stderr(`  Password:    ${firstRun.admin_password}   (shown once)`);
     stderr(`  API key:     ${firstRun.api_key}   (shown once)`);
-    if (url)
+    if (url && demo) {
+      stderr('Try SecureLine (sandbox: nothing leaves this machine). Send one message to five demo');
+      stderr('recipients, see what happened to each, and see what would have left:');
+      for (const line of demoCommands(url, firstRun.api_key, demo.folder)) stderr(`  ${line}`);
+    } else if (url)
       stderr(`  Try it:      curl -H "Authorization: Bearer ${firstRun.api_key}" ${url}/v1/organization`);
   }
   if (url) stderr(`API reference: ${url}/docs  ·  OpenAPI document: ${url}/openapi.json`);

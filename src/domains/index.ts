@@ -18,5 +18,6 @@ export {
   type PreparedDomain,
   prepareDomain,
   recordCheck,
+  verifyForSandbox,
 } from './store.ts';
 export { checkDomain, createResolver, type DomainCheck, type RecordCheck } from './verify.ts';

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import { startServe } from '../support/cli.ts';
+import { gnupgHome } from '../support/keys.ts';
+
+// A newcomer's first run: `npm start` (sealpost serve) on a fresh data folder, then the curl
+// commands it prints, exactly as printed.
+
+const sh = (command: string) =>
+  new Promise<string>((resolve, reject) =>
+    execFile('bash', ['-c', command], (err, stdout, stderr) =>
+      err ? reject(new Error(stderr)) : resolve(stdout),
+    ),
+  );
+
+test('the first start in sandbox mode prints curl commands that show every method, captured', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-first-run-'));
+  const server = await startServe({ SEALPOST_DATA_DIR: dataDir });
+  try {
+    const output = server.output();
+    assert.match(output, /Mode: sandbox\. Mail is captured, never sent/);
+    const commands = output
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.startsWith('curl '));
+    assert.equal(commands.length, 3, output);
+
+    const sent = JSON.parse(await sh(commands[0]!));
+    assert.equal(sent.recipients.length, 5, JSON.stringify(sent));
+    let message: {
+      id: string;
+      status: string;
+      recipients: { address: string; method: string; state: string }[];
+    };
+    for (const until = Date.now() + 30_000; ;) {
+      message = JSON.parse(await sh(commands[1]!)).data[0];
+      if (message.status === 'done' || Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(message.id, sent.id);
+    assert.equal(message.status, 'done', JSON.stringify(message));
+    const methods = Object.fromEntries(message.recipients.map((r) => [r.address, r.method]));
+    assert.deepEqual(methods, {
+      'patient@tls.example.test': 'tls',
+      'patient@notls.example.test': 'portal',
+      'patient@badcert.example.test': 'portal',
+      'pgp-patient@tls.example.test': 'pgp',
+      'smime-patient@tls.example.test': 'smime',
+    });
+
+    const captures = JSON.parse(await sh(commands[2]!));
+    assert.equal(captures.mode, 'sandbox');
+    assert.equal(captures.data.length, 5);
+    const pgpCapture = captures.data.find((c: { method: string }) => c.method === 'pgp');
+    const raw = JSON.parse(await sh(`${commands[2]!}/${pgpCapture.id}`)).raw as string;
+
+    const keyFile = join(dataDir, 'demo', 'pgp-patient.private.asc');
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const home = await gnupgHome([readFileSync(keyFile, 'utf8')]);
+    try {
+      const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(raw)![0];
+      const decrypted = await home.gpg(['--decrypt'], armored);
+      assert.equal(decrypted.code, 0, decrypted.stderr);
+      assert.match((await simpleParser(decrypted.stdout)).text!, /MRN: 5551234/);
+    } finally {
+      await home.dispose();
+    }
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
