@@ -33,7 +33,7 @@ import {
   Secureline,
   startDeliveryWorker,
 } from '../secureline/index.ts';
-import { CaptureTransport, sandboxRoutes } from '../sandbox/index.ts';
+import { CaptureTransport, checkInstanceMode, sandboxRoutes } from '../sandbox/index.ts';
 import { suppressionRoutes } from '../suppressions/index.ts';
 import { recipientKeyRoutes } from '../recipient-keys/index.ts';
 
@@ -157,6 +157,7 @@ export class App {
   };
 
   async start(roles: readonly Role[] = ROLES): Promise<{ url: string | null }> {
+    await checkInstanceMode(this.db, this.config.mode);
     this.roles = [...roles];
     if (roles.includes('api') || roles.includes('worker')) {
       // The API enqueues deliveries; workers take them.
@@ -195,6 +196,7 @@ export class App {
             audit: (q, record) => this.audit(q, record),
             stageAudit: (q, record) => this.stageAudit(q, record),
             maxBytes: this.config.messageMaxBytes,
+            sandbox: this.config.mode === 'sandbox',
             findKeys: this.findKeys,
             clock: this.clock,
           }),
@@ -248,6 +250,7 @@ export class App {
       lifetimeHours: config.deliveryLifetimeHours,
       retryBaseSeconds: config.deliveryRetrySeconds,
       portalExpiryDays: config.portalExpiryDays,
+      sandbox: config.mode === 'sandbox',
       observe: (method, outcome, seconds) => {
         this.metrics.deliveryAttempts.labels(method, outcome).inc();
         this.metrics.deliverySeconds.labels(method).observe(seconds);

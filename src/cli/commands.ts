@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import type { App } from '../app/index.ts';
 import { appendAudit, auditVerifyJson, exportAudit, SYSTEM_ORG_ID, verifyAudit } from '../audit/index.ts';
 import { migrate } from '../db/index.ts';
+import { instanceMode, type Mode, setInstanceMode } from '../sandbox/index.ts';
 import type { Actor } from '../http/types.ts';
 
 /** Where a command writes: progress for people (stderr), output for programs (stdout). */
@@ -75,6 +76,14 @@ export const commands: Record<string, (app: App, args: CommandArgs, out: Command
       return { destroyed_key_versions: destroyed, org_id: orgId };
     },
 
+    async 'mode sandbox'(app, args) {
+      return switchMode(app, 'sandbox', cliActor(args));
+    },
+
+    async 'mode production'(app, args) {
+      return switchMode(app, 'production', cliActor(args));
+    },
+
     async 'audit verify'(app, args, out) {
       const result = await verifyAudit(app.db, {
         orgId: optionalString(args, 'org'),
@@ -144,4 +153,29 @@ function dateArg(args: CommandArgs, name: string): Date | undefined {
   if (Number.isNaN(date.getTime()))
     throw new UsageError(`--${name} must be a date such as 2026-11-01T00:00:00Z`);
   return date;
+}
+
+/** The explicit switch between a trial and real delivery, on the record in the system chain. */
+async function switchMode(app: App, mode: Mode, actor: Actor) {
+  const before = await instanceMode(app.db);
+  await app.db.transaction(async (tx) => {
+    await setInstanceMode(tx, mode);
+    await appendAudit(tx, {
+      orgId: SYSTEM_ORG_ID,
+      actor,
+      action: 'instance.mode_changed',
+      objectType: 'instance',
+      objectId: 'mode',
+      outcome: 'success',
+      details: { from: before, to: mode },
+    });
+  });
+  return {
+    mode,
+    previous: before,
+    note:
+      mode === 'production'
+        ? 'Set SEALPOST_MODE=production for the server. Messages accepted in the sandbox stay captured, never sent.'
+        : 'Set SEALPOST_MODE=sandbox for the server: mail will be captured, not sent.',
+  };
 }

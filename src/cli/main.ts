@@ -29,6 +29,8 @@ Commands:
   config [--docs]                       show the effective configuration (secrets masked),
                                         or print the configuration reference
   demo                                  print the commands that try SecureLine in sandbox mode
+  mode sandbox|production               switch the database between a trial (mail captured)
+                                        and real delivery, on purpose and on the record
 
 Configuration comes from SEALPOST_* environment variables: see docs/configuration.md.
 While \`serve\` runs on the embedded database, the other commands run inside it.`;

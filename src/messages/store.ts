@@ -66,6 +66,7 @@ function view(message: StoredMessage, recipients: RecipientRow[], attempts: Atte
     tags: message.tags,
     size_bytes: message.size_bytes,
     rfc_message_id: message.rfc_message_id,
+    sandbox: message.sandbox,
     dlp: message.dlp,
     recipients: recipients.map(({ recipient_id, message_id: _m, ...r }) => ({
       id: recipient_id,
@@ -82,7 +83,7 @@ function view(message: StoredMessage, recipients: RecipientRow[], attempts: Atte
 }
 
 const MESSAGE_COLUMNS = `org_id, message_id, created_at, send_at, from_address, from_domain, protection, priority,
-  tags, size_bytes, dlp, phi, rfc_message_id`;
+  tags, size_bytes, dlp, phi, rfc_message_id, sandbox`;
 const RECIPIENT_COLUMNS = `recipient_id, message_id, address, kind, state, method, method_reason, mx, smtp_code,
   smtp_response, tls_version, tls_cipher, attempts, next_attempt_at, updated_at, finished_at`;
 

@@ -30,6 +30,8 @@ export interface SubmitDeps {
   /** Stages high-volume audit events in the action's transaction (see stageAudit). */
   stageAudit(q: Queryable, records: AuditInput | AuditInput[]): Promise<unknown>;
   maxBytes: number;
+  /** Messages accepted in the sandbox are marked so: they are captured, never delivered. */
+  sandbox: boolean;
 }
 
 export interface SubmitContext {
@@ -193,10 +195,10 @@ export async function submitMessage(
 async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items: Prepared[]): Promise<void> {
   await tx.query(
     `INSERT INTO messages (org_id, message_id, send_at, from_address, from_domain, protection, priority,
-       tags, size_bytes, dlp, phi, rfc_message_id, content_sealed, submitted_by)
+       tags, size_bytes, dlp, phi, rfc_message_id, content_sealed, submitted_by, sandbox)
      SELECT $1, m.id, m.send_at, m.from_address, m.from_domain, m.protection, m.priority,
        ARRAY(SELECT jsonb_array_elements_text(m.tags)), m.size_bytes, m.dlp, m.phi, m.rfc_message_id,
-       decode(m.sealed, 'base64'), $2
+       decode(m.sealed, 'base64'), $2, $4
      FROM jsonb_to_recordset($3::jsonb) AS m (id uuid, send_at timestamptz, from_address text, from_domain text,
        protection text, priority text, tags jsonb, size_bytes int, dlp jsonb, phi boolean, rfc_message_id text,
        sealed text)`,
@@ -219,6 +221,7 @@ async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items:
           sealed: p.sealed.toString('base64'),
         })),
       ),
+      deps.sandbox,
     ],
   );
   const recipients = items.flatMap((p) =>

@@ -193,6 +193,7 @@ export const MessageSummarySchema = Type.Object({
   tags: Type.Array(Type.String()),
   size_bytes: Type.Integer(),
   rfc_message_id: Type.String(),
+  sandbox: Type.Boolean({ description: 'Accepted in sandbox mode: captured, never delivered' }),
   dlp: DlpSchema,
   recipients: Type.Array(RecipientSchema),
 });
@@ -220,6 +221,8 @@ export interface StoredMessage {
   phi: boolean;
   rfc_message_id: string;
   content_sealed: Buffer;
+  /** Accepted in sandbox mode: captured, never delivered. */
+  sandbox: boolean;
 }
 
 export interface StoredRecipient {

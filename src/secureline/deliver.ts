@@ -78,6 +78,8 @@ export interface SecurelineDeps {
   lifetimeHours: number;
   retryBaseSeconds: number;
   portalExpiryDays: number;
+  /** This process captures instead of sending (SEALPOST_MODE=sandbox). */
+  sandbox: boolean;
   /** Called once per finished attempt, for metrics. */
   observe?(method: Method, outcome: string, seconds: number): void;
 }
@@ -144,6 +146,7 @@ export class Secureline {
     const recipient = await this.claimRecipient(job, startedAt);
     if (!recipient) return;
     const message = await loadMessage(db, job.org_id, recipient.message_id);
+    if (message.sandbox && !this.deps.sandbox) return this.refuseSandboxMessage(message, recipient);
     const content = await openContent(this.deps.keyring, message);
     const policy = await this.policies.get(job.org_id, () => loadPolicy(db, job.org_id));
     let number = recipient.attempts + 1;
@@ -214,6 +217,30 @@ export class Secureline {
       ),
     );
     return rows[0] ?? null;
+  }
+
+  /**
+   * A message accepted in the sandbox met a production worker (the instance was switched): it was
+   * a trial, so it fails here and is never sent.
+   */
+  private async refuseSandboxMessage(message: StoredMessage, recipient: StoredRecipient): Promise<void> {
+    const now = this.deps.clock();
+    await this.writes.run(async (tx) => {
+      await tx.query(
+        `UPDATE message_recipients SET state = 'failed', method_reason = $3, updated_at = $4, finished_at = $4
+         WHERE org_id = $1 AND recipient_id = $2`,
+        [recipient.org_id, recipient.recipient_id, 'accepted in sandbox mode: captured only, never delivered', now],
+      );
+      await this.deps.stageAudit(tx, {
+        orgId: recipient.org_id,
+        actor: ACTOR,
+        action: 'message.failed',
+        objectType: 'message',
+        objectId: message.message_id,
+        outcome: 'failure',
+        details: { recipient_id: recipient.recipient_id, reason: 'sandbox_message' },
+      });
+    });
   }
 
   /** PGP, S/MIME or TLS: build, encrypt, sign, transmit. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { simpleParser } from 'mailparser';
-import { startServe } from '../support/cli.ts';
+import { runCli, startServe } from '../support/cli.ts';
 import { gnupgHome } from '../support/keys.ts';
 
 // A newcomer's first run: `npm start` (sealpost serve) on a fresh data folder, then the curl
@@ -72,6 +72,24 @@ test('the first start in sandbox mode prints curl commands that show every metho
     }
   } finally {
     await server.stop();
+  }
+
+  // Going to production is a decision, not a setting that slips: the server refuses until asked.
+  try {
+    const env = { SEALPOST_DATA_DIR: dataDir, SEALPOST_MODE: 'production' };
+    const refused = await runCli(['serve'], env);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      /set up in sandbox mode and SEALPOST_MODE is production.*sealpost mode production/,
+    );
+    const switched = await runCli(['mode', 'production', '--json'], env);
+    assert.equal(switched.code, 0, switched.stderr);
+    assert.equal(JSON.parse(switched.stdout).previous, 'sandbox');
+    const production = await startServe(env);
+    assert.match(production.output(), /Mode: production/);
+    await production.stop();
+  } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { simpleParser } from 'mailparser';
+import { App } from '../../src/app/index.ts';
+import { loadMasterKeys } from '../../src/crypto/index.ts';
 import type { InitResult } from '../../src/identity/index.ts';
+import { setInstanceMode } from '../../src/sandbox/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
 import { startTestDns, type TestDns } from '../support/dns.ts';
@@ -116,5 +119,40 @@ describeEachDb('sandbox mode', (suite) => {
       token: other.api_key,
     });
     assert.equal(foreign.status, 404);
+  });
+
+  test('a message accepted in the sandbox is never delivered, even by a production worker after the switch', async () => {
+    const sent = await api('POST', '/v1/messages', {
+      from: 'care@clinic.test',
+      to: ['later@tls.example.test'],
+      subject: 'Later',
+      text: 'Scheduled in the sandbox.',
+      send_at: new Date(Date.now() + 1500).toISOString(),
+    });
+    assert.equal(sent.status, 202);
+    assert.equal((await api('GET', `/v1/messages/${sent.body.id}`)).body.sandbox, true);
+    await server.app.stopServices({ queueTimeoutMs: 2000 }); // the sandbox server goes away
+
+    const config = { ...server.config, mode: 'production' as const };
+    const production = await App.create(config, suite.db, loadMasterKeys(config));
+    await assert.rejects(production.start(['worker']), /set up in sandbox mode/);
+    await setInstanceMode(suite.db, 'production'); // what `sealpost mode production` does
+    await production.start(['worker']);
+    try {
+      let recipient: { state: string; method_reason: string } | undefined;
+      for (const until = Date.now() + 20_000; Date.now() < until;) {
+        const { rows } = await suite.db.query<{ state: string; method_reason: string }>(
+          'SELECT state, method_reason FROM message_recipients WHERE org_id = $1 AND message_id = $2',
+          [org.org_id, sent.body.id],
+        );
+        recipient = rows[0];
+        if (recipient?.state === 'failed') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(recipient!.state, 'failed');
+      assert.match(recipient!.method_reason, /accepted in sandbox mode: captured only, never delivered/);
+    } finally {
+      await production.stopServices({ queueTimeoutMs: 2000 });
+    }
   });
 });
