@@ -229,7 +229,12 @@ export class Secureline {
       await tx.query(
         `UPDATE message_recipients SET state = 'failed', method_reason = $3, updated_at = $4, finished_at = $4
          WHERE org_id = $1 AND recipient_id = $2`,
-        [recipient.org_id, recipient.recipient_id, 'accepted in sandbox mode: captured only, never delivered', now],
+        [
+          recipient.org_id,
+          recipient.recipient_id,
+          'accepted in sandbox mode: captured only, never delivered',
+          now,
+        ],
       );
       await this.deps.stageAudit(tx, {
         orgId: recipient.org_id,
