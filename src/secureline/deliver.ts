@@ -17,11 +17,11 @@ import {
   type StoredRecipient,
 } from '../messages/index.ts';
 import type { SendOutcome, SendRequest, TlsInfo } from '../outbound/index.ts';
+import { ensurePortalDelivery, portalLink, portalNotice } from '../portal/index.ts';
 import type { JobQueue } from '../queue/index.ts';
 import { suppress } from '../suppressions/index.ts';
 import { buildMessage, buildPlain } from './build.ts';
 import { signDkim } from './dkim.ts';
-import { ensurePortalDelivery, portalLink, portalNotice } from '../portal/index.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
 import type { RecipientPreference } from './preferences.ts';
 
