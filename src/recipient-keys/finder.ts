@@ -64,6 +64,11 @@ export class RecipientKeyFinder {
   private secureContext: SecureContext | null = null;
   /** Lookups under way, by address: deliveries to one address at once ask the directory once. */
   private readonly pending = new Map<string, Promise<WkdAnswer>>();
+  /**
+   * Domains found to have no directory host at all, until when: every address there would get the
+   * same answer, so a bulk send to such a domain asks once, not once per address.
+   */
+  private readonly noDirectory = new Map<string, number>();
 
   constructor(options: RecipientKeyFinderOptions = {}) {
     this.port = options.port ?? 443;
@@ -93,11 +98,15 @@ export class RecipientKeyFinder {
   /** The key the address's Web Key Directory publishes, from the cache while fresh; null for none. */
   async wkdKey(q: Queryable, orgId: string, address: string, now: Date): Promise<FoundKey | null> {
     const normalized = address.trim().toLowerCase();
+    const domain = normalized.slice(normalized.lastIndexOf('@') + 1);
+    if ((this.noDirectory.get(domain) ?? 0) > now.getTime()) return null;
     let answer = await readWkdCache(q, orgId, normalized, now);
     // A kept key may have expired since it was fetched: then the directory is asked again.
     if (answer?.outcome === 'key' && answer.expiresAt && answer.expiresAt <= now) answer = null;
     if (!answer) {
       answer = await this.lookupOnce(normalized, now);
+      if (answer.outcome === 'none' && answer.reason === NO_DIRECTORY)
+        this.noDirectory.set(domain, now.getTime() + WKD_CACHE_TTL.none);
       await writeWkdCache(q, orgId, normalized, answer, now, WKD_CACHE_TTL[answer.outcome]);
     }
     if (answer.outcome !== 'key') return null;
@@ -187,9 +196,10 @@ export class RecipientKeyFinder {
  * anything else (DNS failing, refused connections, certificates, HTTP errors, timeouts) is a
  * failure, kept only briefly.
  */
+const NO_DIRECTORY = 'the domain has no Web Key Directory host';
+
 function failure(err: NodeJS.ErrnoException): WkdAnswer {
   if (err instanceof WkdKeyRefused) return { outcome: 'none', reason: err.message };
-  if (NO_HOST.has(err.code ?? ''))
-    return { outcome: 'none', reason: 'the domain has no Web Key Directory host' };
+  if (NO_HOST.has(err.code ?? '')) return { outcome: 'none', reason: NO_DIRECTORY };
   return { outcome: 'error', reason: err.message };
 }

@@ -173,6 +173,10 @@ describeEachDb('Recipient key finder', (suite) => {
     assert.equal(times('nobody'), 1);
     assert.equal(questions(), asked1);
 
+    // A domain with no directory host at all answers for every address there: no new questions.
+    await keyFinder.find(suite.db, org, 'someone-else@nowhere.test', later(now, 59 * MINUTE));
+    assert.equal(questions(), asked1);
+
     await keyFinder.find(suite.db, org, 'nobody@example.net', later(now, 61 * MINUTE));
     assert.equal(times('nobody'), 2);
   });
