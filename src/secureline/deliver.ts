@@ -1,124 +1,35 @@
-import type { AuditInput } from '../audit/index.ts';
-import type { Keyring } from '../crypto/index.ts';
-import { type Db, type Queryable, WriteBatcher } from '../db/index.ts';
+import { WriteBatcher } from '../db/index.ts';
 import { type DkimSigningKey, dkimSigningKeys } from '../domains/index.ts';
-import type { Logger } from '../log/index.ts';
 import {
   DELIVERY_QUEUE,
   type DeliveryJob,
   FINAL_STATES,
   domainOf,
   loadMessage,
-  type Method,
   type MessageContent,
   openContent,
   PRIORITY,
   type StoredMessage,
   type StoredRecipient,
 } from '../messages/index.ts';
-import type { SendOutcome, SendRequest, TlsInfo } from '../outbound/index.ts';
 import { ensurePortalDelivery, portalLink, portalNotice } from '../portal/index.ts';
-import type { JobQueue } from '../queue/index.ts';
 import { suppress } from '../suppressions/index.ts';
+import { type Attempt, backoffSeconds, insertAttempt } from './attempts.ts';
 import { buildMessage, buildPlain } from './build.ts';
+import { Cache } from './cache.ts';
 import { signDkim } from './dkim.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
 import type { RecipientPreference } from './preferences.ts';
+import type { RecipientKeys, SecurelineDeps } from './types.ts';
 
 // Delivery of one recipient, as a pipeline of named steps: resolve (keys, policy), choose the
 // method, build, encrypt, sign, transmit, record. Each step can end the attempt with an outcome
 // that is recorded for that recipient. A job may run twice (at-least-once queue): a recipient
 // already in a final state is left alone.
 
-/** Which delivery a send belongs to: a transport that keeps what it sends (the sandbox) files it so. */
-export interface DeliveryContext {
-  orgId: string;
-  messageId: string;
-  recipientId: string;
-}
-
-/** What delivers a built message: src/outbound's Outbound, or the sandbox's capture. */
-export interface Transport {
-  send(request: SendRequest & { context?: DeliveryContext }): Promise<SendOutcome>;
-}
-
-/** A key, and where it was found: on file for the organisation, or in the recipient's WKD. */
-export interface FoundKey {
-  fingerprint: string;
-  key: string;
-  source?: 'uploaded' | 'wkd';
-}
-
-export interface RecipientKeys {
-  pgp: FoundKey[];
-  smime: FoundKey[];
-}
-
-export interface Encryptors {
-  pgp(raw: Buffer, keys: string[], options: { outerSubject?: string }): Promise<Buffer>;
-  smime(
-    raw: Buffer,
-    certificates: string[],
-    options: { algorithm: 'aes-256-gcm' | 'aes-256-cbc'; outerSubject?: string },
-  ): Promise<Buffer>;
-}
-
-export interface SecurelineDeps {
-  db: Db;
-  keyring: Keyring;
-  queue: JobQueue;
-  transport: Transport;
-  encrypt: Encryptors;
-  findKeys(q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys>;
-  /** Stages the attempt's audit event in its transaction (see stageAudit). */
-  stageAudit(q: Queryable, record: AuditInput): Promise<unknown>;
-  log: Logger;
-  clock: () => Date;
-  publicUrl: string;
-  lifetimeHours: number;
-  retryBaseSeconds: number;
-  portalExpiryDays: number;
-  /** This process captures instead of sending (SEALPOST_MODE=sandbox). */
-  sandbox: boolean;
-  /** Called once per finished attempt, for metrics. */
-  observe?(method: Method, outcome: string, seconds: number): void;
-}
-
 const ACTOR = { type: 'system' as const, id: 'secureline', label: 'secureline' };
 /** The subject shown outside PGP and S/MIME when policy hides the real one. */
 const NEUTRAL_SUBJECT = 'Encrypted message';
-
-interface Attempt {
-  number: number;
-  startedAt: Date;
-  method: Method;
-  outcome: 'delivered' | 'deferred' | 'bounced' | 'tls_failed' | 'failed';
-  mx?: string | null;
-  code?: number | null;
-  response?: string | null;
-  tls?: TlsInfo | null;
-  detail?: string | null;
-}
-
-/** Short-lived caches of what every delivery of an organisation reads. */
-class Cache<T> {
-  private readonly entries = new Map<string, { value: Promise<T>; at: number }>();
-  private readonly ttlMs: number;
-  constructor(ttlMs: number) {
-    this.ttlMs = ttlMs;
-  }
-  forget(key: string): void {
-    this.entries.delete(key);
-  }
-  get(key: string, load: () => Promise<T>): Promise<T> {
-    const hit = this.entries.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.value;
-    const value = load();
-    value.catch(() => this.entries.delete(key));
-    this.entries.set(key, { value, at: Date.now() });
-    return value;
-  }
-}
 
 export class Secureline {
   private readonly deps: SecurelineDeps;
@@ -519,34 +430,4 @@ export class Secureline {
       'delivery attempt recorded',
     );
   }
-}
-
-/** Growing intervals: base, 2×, 4×, … capped at an hour (or 64× base, when the base is small). */
-export function backoffSeconds(attempt: number, base: number): number {
-  const cap = Math.min(3600, base * 64);
-  return Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
-}
-
-async function insertAttempt(q: Queryable, recipient: StoredRecipient, a: Attempt, now: Date) {
-  await q.query(
-    `INSERT INTO delivery_attempts (org_id, recipient_id, attempt, started_at, finished_at, method, outcome, mx,
-       smtp_code, smtp_response, tls_version, tls_cipher, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-     ON CONFLICT (org_id, recipient_id, attempt) DO NOTHING`,
-    [
-      recipient.org_id,
-      recipient.recipient_id,
-      a.number,
-      a.startedAt,
-      now,
-      a.method,
-      a.outcome,
-      a.mx ?? null,
-      a.code ?? null,
-      a.response ?? null,
-      a.tls?.version ?? null,
-      a.tls?.cipher ?? null,
-      a.detail ?? null,
-    ],
-  );
 }

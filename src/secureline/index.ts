@@ -1,16 +1,16 @@
 // SecureLine: the one way out. Per recipient, at delivery time, the best protection they can take
 // (OpenPGP, S/MIME, enforced TLS or the secure portal), DKIM-signed and delivered over SMTP.
 export { buildMessage, buildPlain } from './build.ts';
-export {
-  backoffSeconds,
-  type DeliveryContext,
-  type Encryptors,
-  type FoundKey,
-  type RecipientKeys,
-  Secureline,
-  type SecurelineDeps,
-  type Transport,
-} from './deliver.ts';
+export { backoffSeconds } from './attempts.ts';
+export { Secureline } from './deliver.ts';
+export type {
+  DeliveryContext,
+  Encryptors,
+  FoundKey,
+  RecipientKeys,
+  SecurelineDeps,
+  Transport,
+} from './types.ts';
 export { signDkim } from './dkim.ts';
 export {
   type Choice,

@@ -1,0 +1,63 @@
+import type { AuditInput } from '../audit/index.ts';
+import type { Keyring } from '../crypto/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { Method } from '../messages/index.ts';
+import type { SendOutcome, SendRequest } from '../outbound/index.ts';
+import type { JobQueue } from '../queue/index.ts';
+
+// What the delivery pipeline is handed: its transport, its encryptors, where keys are found.
+
+/** Which delivery a send belongs to: a transport that keeps what it sends (the sandbox) files it so. */
+export interface DeliveryContext {
+  orgId: string;
+  messageId: string;
+  recipientId: string;
+}
+
+/** What delivers a built message: src/outbound's Outbound, or the sandbox's capture. */
+export interface Transport {
+  send(request: SendRequest & { context?: DeliveryContext }): Promise<SendOutcome>;
+}
+
+/** A key, and where it was found: on file for the organisation, or in the recipient's WKD. */
+export interface FoundKey {
+  fingerprint: string;
+  key: string;
+  source?: 'uploaded' | 'wkd';
+}
+
+export interface RecipientKeys {
+  pgp: FoundKey[];
+  smime: FoundKey[];
+}
+
+export interface Encryptors {
+  pgp(raw: Buffer, keys: string[], options: { outerSubject?: string }): Promise<Buffer>;
+  smime(
+    raw: Buffer,
+    certificates: string[],
+    options: { algorithm: 'aes-256-gcm' | 'aes-256-cbc'; outerSubject?: string },
+  ): Promise<Buffer>;
+}
+
+export interface SecurelineDeps {
+  db: Db;
+  keyring: Keyring;
+  queue: JobQueue;
+  transport: Transport;
+  encrypt: Encryptors;
+  findKeys(q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys>;
+  /** Stages the attempt's audit event in its transaction (see stageAudit). */
+  stageAudit(q: Queryable, record: AuditInput): Promise<unknown>;
+  log: Logger;
+  clock: () => Date;
+  publicUrl: string;
+  lifetimeHours: number;
+  retryBaseSeconds: number;
+  portalExpiryDays: number;
+  /** This process captures instead of sending (SEALPOST_MODE=sandbox). */
+  sandbox: boolean;
+  /** Called once per finished attempt, for metrics. */
+  observe?(method: Method, outcome: string, seconds: number): void;
+}
