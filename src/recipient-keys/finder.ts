@@ -100,26 +100,27 @@ export class RecipientKeyFinder {
     const normalized = address.trim().toLowerCase();
     const domain = normalized.slice(normalized.lastIndexOf('@') + 1);
     if ((this.noDirectory.get(domain) ?? 0) > now.getTime()) return null;
-    let answer = await readWkdCache(q, orgId, normalized, now);
-    // A kept key may have expired since it was fetched: then the directory is asked again.
-    if (answer?.outcome === 'key' && answer.expiresAt && answer.expiresAt <= now) answer = null;
-    if (!answer) {
-      answer = await this.lookupOnce(normalized, now);
-      if (answer.outcome === 'none' && answer.reason === NO_DIRECTORY)
-        this.noDirectory.set(domain, now.getTime() + WKD_CACHE_TTL.none);
-      await writeWkdCache(q, orgId, normalized, answer, now, WKD_CACHE_TTL[answer.outcome]);
+    // Callers for one address at once share one answer, cache read and write included.
+    const key = `${orgId}/${normalized}`;
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.answer(q, orgId, normalized, domain, now).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
     }
+    const answer = await pending;
     if (answer.outcome !== 'key') return null;
     return { fingerprint: answer.fingerprint, key: answer.key, expiresAt: answer.expiresAt, source: 'wkd' };
   }
 
-  private lookupOnce(address: string, now: Date): Promise<WkdAnswer> {
-    let pending = this.pending.get(address);
-    if (!pending) {
-      pending = this.lookup(address, now).finally(() => this.pending.delete(address));
-      this.pending.set(address, pending);
-    }
-    return pending;
+  private async answer(q: Queryable, orgId: string, address: string, domain: string, now: Date) {
+    const cached = await readWkdCache(q, orgId, address, now);
+    // A kept key may have expired since it was fetched: then the directory is asked again.
+    if (cached && !(cached.outcome === 'key' && cached.expiresAt && cached.expiresAt <= now)) return cached;
+    const answer = await this.lookup(address, now);
+    if (answer.outcome === 'none' && answer.reason === NO_DIRECTORY)
+      this.noDirectory.set(domain, now.getTime() + WKD_CACHE_TTL.none);
+    await writeWkdCache(q, orgId, address, answer, now, WKD_CACHE_TTL[answer.outcome]);
+    return answer;
   }
 
   /** Asks the directory; never throws: a failure is an answer too. */

@@ -62,11 +62,14 @@ describeEachDb('sandbox mode', (suite) => {
       text: 'MRN: 5551234. Your results are ready.',
     });
     assert.equal(sent.status, 202, sent.text);
-    let captures: Capture[] = [];
-    for (const until = Date.now() + 20_000; captures.length < 5 && Date.now() < until;) {
+    // Done: every recipient's outcome recorded (a capture is kept a moment before its outcome).
+    for (const until = Date.now() + 20_000; Date.now() < until;) {
+      if ((await api('GET', `/v1/messages/${sent.body.id}`)).body.status === 'done') break;
       await new Promise((r) => setTimeout(r, 100));
-      captures = (await api('GET', `/v1/sandbox/messages?message_id=${sent.body.id}`)).body.data;
     }
+    const captures: Capture[] = (await api('GET', `/v1/sandbox/messages?message_id=${sent.body.id}`)).body
+      .data;
+    assert.equal(captures.length, 5);
     const by = new Map(captures.map((c) => [c.recipient, c]));
     assert.equal(by.get('tls@tls.example.test')?.method, 'tls');
     assert.equal(by.get('tls@tls.example.test')?.tls, 'TLSv1.3');
