@@ -138,17 +138,22 @@ export type MessageRequest = Static<typeof MessageRequestSchema>;
 
 // What GET /v1/messages/{id} answers.
 
+/** What the remote server said and how the connection was protected, on a recipient and an attempt. */
+const TransmissionFields = {
+  mx: Nullable(Type.String()),
+  smtp_code: Nullable(Type.Integer()),
+  smtp_response: Nullable(Type.String()),
+  tls_version: Nullable(Type.String()),
+  tls_cipher: Nullable(Type.String()),
+};
+
 export const AttemptSchema = Type.Object({
   attempt: Type.Integer(),
   started_at: DateTime,
   finished_at: DateTime,
   method: Type.String(),
   outcome: Type.String(),
-  mx: Nullable(Type.String()),
-  smtp_code: Nullable(Type.Integer()),
-  smtp_response: Nullable(Type.String()),
-  tls_version: Nullable(Type.String()),
-  tls_cipher: Nullable(Type.String()),
+  ...TransmissionFields,
   detail: Nullable(Type.String()),
 });
 
@@ -159,11 +164,7 @@ export const RecipientSchema = Type.Object({
   state: Type.String(),
   method: Nullable(Type.String()),
   method_reason: Nullable(Type.String()),
-  mx: Nullable(Type.String()),
-  smtp_code: Nullable(Type.Integer()),
-  smtp_response: Nullable(Type.String()),
-  tls_version: Nullable(Type.String()),
-  tls_cipher: Nullable(Type.String()),
+  ...TransmissionFields,
   attempts: Type.Integer(),
   next_attempt_at: Nullable(DateTime),
   updated_at: DateTime,

@@ -9,7 +9,7 @@ import { describeEachDb } from '../support/db.ts';
 import { verifyDkimIndependently } from '../support/dkim-verify.ts';
 import { gnupgHome, pgpKeyPair, run, scratchDir, smimeIdentity } from '../support/keys.ts';
 import { type MailWorld, type ReceivedMessage, startMailWorld } from '../support/mail-world.ts';
-import { verifiedDomain } from '../support/sending.ts';
+import { settle as settleMessage, verifiedDomain } from '../support/sending.ts';
 
 // SecureLine end to end: a message posted to the API reaches a local mail world over real SMTP,
 // each recipient protected by the method it can take, and independent tools (gpg, openssl cms,
@@ -19,7 +19,6 @@ const MARKER = 'PHI-MARKER-7731';
 const TEXT = `Dear patient, your results are attached. DOB: 04/12/1961. Reference ${MARKER}.`;
 const HTML = `<p>Dear patient, your results are attached.</p><p>DOB: 04/12/1961. Reference ${MARKER}.</p>`;
 const ATTACHMENT = Buffer.concat([Buffer.from(`Lab report ${MARKER}\n`), Buffer.from([0, 1, 2, 255, 254])]);
-const FINAL = new Set(['delivered', 'bounced', 'failed', 'portal_notified', 'expired', 'revoked']);
 
 interface Recipient {
   id: string;
@@ -45,16 +44,7 @@ describeEachDb('SecureLine delivery', (suite) => {
   const api = (method: string, path: string, body?: unknown) =>
     server.request(method, path, { token: org.api_key, body });
 
-  async function settle(messageId: string, timeoutMs = 30_000): Promise<Recipient[]> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await api('GET', `/v1/messages/${messageId}`);
-      const recipients = res.body.recipients as Recipient[];
-      if (recipients.every((r) => FINAL.has(r.state))) return recipients;
-      if (Date.now() > until) assert.fail(`not settled: ${JSON.stringify(recipients.map((r) => r.state))}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const settle = (messageId: string) => settleMessage<Recipient>(server, org.api_key, messageId);
   const sentTo = (messages: ReceivedMessage[], address: string) => {
     const found = messages.filter((m) => m.to.includes(address));
     assert.equal(found.length, 1, `one message to ${address}`);

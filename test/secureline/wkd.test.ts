@@ -10,14 +10,13 @@ import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
 import { gnupgHome, type PgpKeyPair, pgpKeyPair } from '../support/keys.ts';
 import { type MailWorld, startMailWorld } from '../support/mail-world.ts';
-import { verifiedDomain } from '../support/sending.ts';
+import { settle as settleMessage, verifiedDomain } from '../support/sending.ts';
 
 // A recipient nobody uploaded a key for, whose domain publishes one in its Web Key Directory:
 // SecureLine finds it at delivery, encrypts to it, and gpg opens what the recipient's server got.
 
 const MARKER = 'PHI-MARKER-WKD-4410';
 const TEXT = `Dear patient, your results are ready. Reference ${MARKER}.`;
-const FINAL = new Set(['delivered', 'bounced', 'failed', 'portal_notified', 'expired', 'revoked']);
 /** The directory's own address on loopback, clear of the mail world's. */
 const WKD_ADDRESS = '127.0.0.50';
 
@@ -40,16 +39,7 @@ describeEachDb('SecureLine with a Web Key Directory', (suite) => {
   const api = (method: string, path: string, body?: unknown) =>
     server.request(method, path, { token: org.api_key, body });
 
-  async function settle(messageId: string, timeoutMs = 30_000): Promise<Recipient[]> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await api('GET', `/v1/messages/${messageId}`);
-      const recipients = res.body.recipients as Recipient[];
-      if (recipients.every((r) => FINAL.has(r.state))) return recipients;
-      if (Date.now() > until) assert.fail(`not settled: ${JSON.stringify(recipients.map((r) => r.state))}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const settle = (messageId: string) => settleMessage<Recipient>(server, org.api_key, messageId);
 
   before(async () => {
     world = await startMailWorld();
