@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runCli, startServe } from '../support/cli.ts';
-import { createTestDb } from '../support/db.ts';
+import { postgresOrSkip } from '../support/db.ts';
 
 const folders: string[] = [];
 function dataDir() {
@@ -169,14 +169,8 @@ describe('sealpost CLI on the embedded database', () => {
 
 describe('sealpost CLI on PostgreSQL', () => {
   test('init, then serve with the api and worker roles in separate processes', async (t) => {
-    let testDb: Awaited<ReturnType<typeof createTestDb>>;
-    try {
-      testDb = await createTestDb('postgres');
-    } catch (err) {
-      if (process.env.CI) throw err;
-      t.skip(`PostgreSQL unreachable: ${(err as Error).message}`);
-      return;
-    }
+    const testDb = await postgresOrSkip(t);
+    if (!testDb) return;
     await testDb.db.close();
     const env = { SEALPOST_DATABASE_URL: testDb.location, SEALPOST_DATA_DIR: dataDir() };
     try {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { createTestDb } from '../support/db.ts';
+import { postgresOrSkip } from '../support/db.ts';
 import { startServe } from '../support/cli.ts';
 import { startTestServer } from '../support/app.ts';
 import { startMailWorld } from '../support/mail-world.ts';
@@ -11,14 +11,8 @@ import { verifiedDomain } from '../support/sending.ts';
 // out, another worker process takes it and delivers. PostgreSQL only: worker processes share it.
 
 test('a worker killed mid-delivery loses nothing: another worker delivers once the lease runs out', async (t) => {
-  let testDb: Awaited<ReturnType<typeof createTestDb>>;
-  try {
-    testDb = await createTestDb('postgres');
-  } catch (err) {
-    if (process.env.CI) throw err;
-    t.skip(`PostgreSQL unreachable: ${(err as Error).message}`);
-    return;
-  }
+  const testDb = await postgresOrSkip(t);
+  if (!testDb) return;
   const world = await startMailWorld();
   // The recipient's server first answers nothing at all: the worker hangs in the conversation.
   const address = '127.0.0.40';

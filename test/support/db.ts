@@ -138,3 +138,17 @@ export function describeEachDb(title: string, fn: (suite: DbSuite) => void): voi
     });
   }
 }
+
+/**
+ * A fresh PostgreSQL database for a test that needs processes to share one, or null after
+ * skipping the test where no server is reachable (never in CI, where PostgreSQL is required).
+ */
+export async function postgresOrSkip(t: { skip(message: string): void }): Promise<TestDb | null> {
+  try {
+    return await createTestDb('postgres');
+  } catch (err) {
+    if (process.env.CI) throw err;
+    t.skip(`PostgreSQL unreachable: ${(err as Error).message}`);
+    return null;
+  }
+}
