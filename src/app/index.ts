@@ -34,6 +34,17 @@ import {
   startDeliveryWorker,
 } from '../secureline/index.ts';
 import { CaptureTransport, checkInstanceMode, sandboxRoutes } from '../sandbox/index.ts';
+import {
+  brandingRoutes,
+  expirePortalDeliveries,
+  PORTAL_MAIL_QUEUE,
+  type PortalDeps,
+  PortalMailer,
+  type PortalMailJob,
+  portalControlRoutes,
+  portalRoutes,
+} from '../portal/index.ts';
+import { createSmsSender } from '../sms/index.ts';
 import { suppressionRoutes } from '../suppressions/index.ts';
 import { recipientKeyRoutes } from '../recipient-keys/index.ts';
 
@@ -164,6 +175,14 @@ export class App {
       await this.queue.start();
       this.startAuditFlusher();
       await defineDeliveryQueue(this.queue, this.config.deliveryLeaseSeconds);
+      await this.queue.define(PORTAL_MAIL_QUEUE, {
+        retryLimit: 8,
+        retryDelaySeconds: 10,
+        retryBackoff: true,
+        retryDelayMaxSeconds: 600,
+        expireInSeconds: 120,
+        notify: true,
+      });
     }
     if (roles.includes('worker')) await this.startWorker();
     let url: string | null = null;
@@ -189,17 +208,10 @@ export class App {
             clock: this.clock,
           }),
           recipientKeyRoutes({ db: this.db, audit: (q, record) => this.audit(q, record), clock: this.clock }),
-          messageRoutes({
-            db: this.db,
-            keyring: this.keyring,
-            queue: this.queue,
-            audit: (q, record) => this.audit(q, record),
-            stageAudit: (q, record) => this.stageAudit(q, record),
-            maxBytes: this.config.messageMaxBytes,
-            sandbox: this.config.mode === 'sandbox',
-            findKeys: this.findKeys,
-            clock: this.clock,
-          }),
+          messageRoutes({ ...this.submitDeps(), findKeys: this.findKeys, clock: this.clock }),
+          portalRoutes(this.portalDeps()),
+          portalControlRoutes(this.portalDeps()),
+          brandingRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
           suppressionRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
           sandboxRoutes({ db: this.db, keyring: this.keyring, mode: this.config.mode }),
           preferenceRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
@@ -219,6 +231,41 @@ export class App {
     }
     this.log.info({ roles, database: this.db.kind, mode: this.config.mode }, 'sealpost started');
     return { url };
+  }
+
+  /** What submit needs: the API, portal replies and (later) the gateway all go through it. */
+  private submitDeps() {
+    return {
+      db: this.db,
+      keyring: this.keyring,
+      queue: this.queue,
+      audit: (q: Queryable, record: AuditInput) => this.audit(q, record),
+      stageAudit: (q: Queryable, record: AuditInput | AuditInput[]) => this.stageAudit(q, record),
+      maxBytes: this.config.messageMaxBytes,
+      sandbox: this.config.mode === 'sandbox',
+    };
+  }
+
+  private portalDeps(): PortalDeps {
+    const config = this.config;
+    return {
+      db: this.db,
+      keyring: this.keyring,
+      queue: this.queue,
+      audit: (q, record) => this.audit(q, record),
+      stageAudit: (q, record) => this.stageAudit(q, record),
+      submit: this.submitDeps(),
+      clock: this.clock,
+      log: this.log,
+      settings: {
+        publicUrl: config.publicUrl,
+        idleMinutes: config.portalIdleMinutes,
+        sessionMinutes: config.portalSessionMinutes,
+        codeMinutes: config.portalCodeMinutes,
+        maxFailures: config.portalMaxFailures,
+        uploadMaxBytes: config.portalUploadMaxBytes,
+      },
+    };
   }
 
   private async startWorker(): Promise<void> {
@@ -257,10 +304,42 @@ export class App {
       },
     });
     await startDeliveryWorker(this.queue, this.secureline, { concurrency: config.deliveryConcurrency });
+    const secureline = this.secureline;
+    const mailer = new PortalMailer({
+      db: this.db,
+      keyring: this.keyring,
+      sms: createSmsSender(config, {
+        db: this.db,
+        keyring: this.keyring,
+        sandbox: config.mode === 'sandbox',
+      }),
+      log: this.log,
+      clock: this.clock,
+      publicUrl: config.publicUrl,
+      codeMinutes: config.portalCodeMinutes,
+      sendMail: (input) => secureline.sendSystemMail(input),
+    });
+    await this.queue.work<PortalMailJob>(PORTAL_MAIL_QUEUE, (job) => mailer.handle(job.data), {
+      batchSize: 4,
+      pollingIntervalSeconds: 1,
+    });
+    // Portal deliveries whose time ran out are marked expired every minute (the portal itself
+    // checks the time on every request; this keeps the message's record true).
+    await this.queue.define('portal.expire', { retryLimit: 2, expireInSeconds: 300 });
+    await this.queue.schedule('portal.expire', '* * * * *');
+    await this.queue.work('portal.expire', () => this.expirePortal().then(() => {}));
     // Every night each audit chain is verified, and the result itself goes on the record.
     await this.queue.define('audit.verify', { retryLimit: 2, expireInSeconds: 3600 });
     await this.queue.schedule('audit.verify', '17 3 * * *');
     await this.queue.work('audit.verify', () => this.verifyAuditTrail().then(() => {}));
+  }
+
+  expirePortal(): Promise<number> {
+    return expirePortalDeliveries({
+      db: this.db,
+      stageAudit: (q, r) => this.stageAudit(q, r),
+      clock: this.clock,
+    });
   }
 
   /** Verifies every audit chain and records the outcome in the system chain. */

@@ -30,9 +30,20 @@ export interface Config {
   deliveryConcurrency: number;
   deliveryLeaseSeconds: number;
   portalExpiryDays: number;
+  portalIdleMinutes: number;
+  portalSessionMinutes: number;
+  portalCodeMinutes: number;
+  portalMaxFailures: number;
+  portalUploadMaxBytes: number;
   queueSuperviseSeconds: number;
   firstOrgName: string;
   firstAdminEmail: string;
+  smsProvider: 'none' | 'twilio-compatible';
+  smsApiUrl?: string;
+  smsAccount?: string;
+  smsToken?: string;
+  smsFrom?: string;
+  smsTimeoutSeconds: number;
 }
 
 /** Every mistake found in the configuration, one line each, so an operator fixes them in one pass. */

@@ -233,6 +233,54 @@ export const settings: readonly Setting[] = [
       'How long a message waits in the secure portal before it expires, unless the message says otherwise.',
   },
   {
+    key: 'portalIdleMinutes',
+    env: 'SEALPOST_PORTAL_IDLE_MINUTES',
+    type: 'integer',
+    default: '15',
+    min: 1,
+    max: 240,
+    description:
+      'A portal session ends after this many minutes without a request; the reader then proves who they are again.',
+  },
+  {
+    key: 'portalSessionMinutes',
+    env: 'SEALPOST_PORTAL_SESSION_MINUTES',
+    type: 'integer',
+    default: '60',
+    min: 5,
+    max: 1440,
+    description: 'A portal session ends this many minutes after it began, however active it is.',
+  },
+  {
+    key: 'portalCodeMinutes',
+    env: 'SEALPOST_PORTAL_CODE_MINUTES',
+    type: 'integer',
+    default: '10',
+    min: 1,
+    max: 60,
+    description: 'How long a one-time code sent by email or SMS to a portal recipient stays valid.',
+  },
+  {
+    key: 'portalMaxFailures',
+    env: 'SEALPOST_PORTAL_MAX_FAILURES',
+    type: 'integer',
+    default: '10',
+    min: 3,
+    max: 100,
+    description:
+      'Wrong codes or passphrases after which a message is locked for that recipient (the sender is alerted and can unlock it). One code takes at most 5 tries.',
+  },
+  {
+    key: 'portalUploadMaxBytes',
+    env: 'SEALPOST_PORTAL_UPLOAD_MAX_BYTES',
+    type: 'integer',
+    default: '10485760',
+    min: 0,
+    max: 104857600,
+    description:
+      'Most bytes of attachments a portal reply may carry, all files together (0: replies take no files).',
+  },
+  {
     key: 'firstOrgName',
     env: 'SEALPOST_FIRST_ORG_NAME',
     type: 'string',
@@ -254,5 +302,51 @@ export const settings: readonly Setting[] = [
     min: 1,
     max: 256,
     description: 'Jobs one worker process runs at once.',
+  },
+  {
+    key: 'smsProvider',
+    env: 'SEALPOST_SMS_PROVIDER',
+    type: 'string',
+    default: 'none',
+    enum: ['none', 'twilio-compatible'],
+    description:
+      'How Sealpost sends text messages (one-time codes and links, never PHI). none: sending a text fails with a clear error. twilio-compatible: a carrier speaking the Twilio Messages REST API (set SEALPOST_SMS_API_URL, SEALPOST_SMS_ACCOUNT, SEALPOST_SMS_TOKEN and SEALPOST_SMS_FROM). In sandbox mode texts are captured, never sent, whatever this says.',
+  },
+  {
+    key: 'smsApiUrl',
+    env: 'SEALPOST_SMS_API_URL',
+    type: 'url',
+    description:
+      'Base URL of the twilio-compatible Messages API (e.g. https://api.twilio.com); Sealpost posts to {url}/2010-04-01/Accounts/{account}/Messages.json. https://, except on a loopback address.',
+  },
+  {
+    key: 'smsAccount',
+    env: 'SEALPOST_SMS_ACCOUNT',
+    type: 'string',
+    description: 'Account id at the SMS carrier (the user name of its HTTP basic authentication).',
+  },
+  {
+    key: 'smsToken',
+    env: 'SEALPOST_SMS_TOKEN',
+    type: 'string',
+    secret: true,
+    description: 'Authentication token at the SMS carrier (the password of its HTTP basic authentication).',
+  },
+  {
+    key: 'smsFrom',
+    env: 'SEALPOST_SMS_FROM',
+    type: 'string',
+    description:
+      'The sender texts come from: a phone number in international form (+15550100123) or an alphanumeric sender id the carrier allows (up to 11 letters and digits).',
+  },
+  {
+    key: 'smsTimeoutSeconds',
+    env: 'SEALPOST_SMS_TIMEOUT_SECONDS',
+    type: 'integer',
+    default: '10',
+    min: 1,
+    max: 120,
+    description:
+      'How long one request to the SMS carrier may take, connection to last byte, before it counts as failed (and may be retried).',
   },
 ];

@@ -1,7 +1,7 @@
 // What every authenticated request carries, set by the authentication hook before any handler.
 
 export interface Actor {
-  type: 'api_key' | 'user' | 'system' | 'cli';
+  type: 'api_key' | 'user' | 'system' | 'cli' | 'recipient';
   /** The API key's or user's id; for the CLI, the operating-system user. */
   id: string;
   /** A non-PHI label for logs and audit (an API key's prefix, a user's id). */

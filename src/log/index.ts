@@ -45,11 +45,12 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
-      // A request is logged by its path without the query string: queries may carry addresses.
+      // A request is logged by its path without the query string (queries may carry addresses)
+      // and without a portal link's token (it opens a message until the reader proves who they are).
       serializers: {
         req: (req: { method: string; url: string; id: string; ip?: string }) => ({
           method: req.method,
-          path: req.url.split('?')[0],
+          path: req.url.split('?')[0]!.replace(/^\/secure\/[^/]+/, '/secure/[token]'),
           request_id: req.id,
           remote: req.ip,
         }),

@@ -47,6 +47,22 @@ interface AttemptRow {
   detail: string | null;
 }
 
+interface PortalRow {
+  [k: string]: unknown;
+  recipient_id: string;
+  verification: string;
+  expires_at: Date;
+  revoked_at: Date | null;
+  locked_at: Date | null;
+  failed_attempts: number;
+  verified_at: Date | null;
+  first_viewed_at: Date | null;
+  last_viewed_at: Date | null;
+  views: number;
+  downloads: number;
+  replies: number;
+}
+
 function statusOf(message: StoredMessage, recipients: RecipientRow[], now: Date) {
   if (recipients.every((r) => FINAL_STATES.has(r.state))) return 'done';
   if (recipients.every((r) => r.state === 'queued'))
@@ -125,11 +141,32 @@ export async function getMessage(
      WHERE a.org_id = $1 AND r.message_id = $2 ORDER BY a.recipient_id, a.attempt`,
     [orgId, messageId],
   );
+  const portal = await q.query<PortalRow>(
+    `SELECT d.recipient_id, d.verification, d.expires_at, d.revoked_at, d.locked_at, d.failed_attempts, d.verified_at,
+       d.first_viewed_at, d.last_viewed_at, d.views, d.downloads, d.replies
+     FROM portal_deliveries d JOIN message_recipients r USING (org_id, recipient_id)
+     WHERE d.org_id = $1 AND r.message_id = $2`,
+    [orgId, messageId],
+  );
+  const related = await q.query<{ message_id: string; reply_of: string | null; is_reply: boolean }>(
+    `SELECT message_id, reply_of, reply_of = $2 AS is_reply FROM messages
+     WHERE org_id = $1 AND (reply_of = $2 OR message_id = $2) ORDER BY created_at`,
+    [orgId, messageId],
+  );
   const content = await openContent(keyring, message);
+  const detail = view(message, recipients.rows, attempts.rows, now);
   return {
-    ...view(message, recipients.rows, attempts.rows, now),
+    ...detail,
+    recipients: detail.recipients.map((r) => {
+      const row = portal.rows.find((p) => p.recipient_id === r.id);
+      if (!row) return { ...r, portal: null };
+      const { recipient_id: _r, ...p } = row;
+      return { ...r, portal: p };
+    }),
     subject: content.subject,
     metadata: content.metadata,
+    reply_of: related.rows.find((m) => m.message_id === messageId)?.reply_of ?? null,
+    replies: related.rows.filter((m) => m.is_reply).map((m) => m.message_id),
   };
 }
 

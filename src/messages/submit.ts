@@ -89,6 +89,8 @@ interface Prepared {
   priority: Priority;
   fromDomain: string;
   accepted: Accepted;
+  phi: boolean;
+  replyOf: string | null;
   /** Remembered under this idempotency key in the same transaction. */
   remember?: { scope: string; key: string; hash: Buffer };
 }
@@ -97,6 +99,10 @@ interface Prepared {
 export interface Submission {
   request: MessageRequest;
   idempotency?: { scope: string; key: string; hash: Buffer };
+  /** The message holds PHI whatever DLP finds (a patient's reply from the portal). */
+  assumePhi?: boolean;
+  /** The message this one answers (a reply written in the portal). */
+  replyOf?: string;
 }
 
 export type SubmitOutcome = { status: 202; body: Accepted } | { status: number; error: SealpostError };
@@ -124,13 +130,15 @@ async function prepare(deps: SubmitDeps, orgId: string, submission: Submission):
     sendAt,
     priority: request.priority ?? 'transactional',
     fromDomain,
+    phi: dlp.phi || submission.assumePhi === true,
+    replyOf: submission.replyOf ?? null,
     ...(submission.idempotency ? { remember: submission.idempotency } : {}),
     accepted: {
       id: messageId,
       status: sendAt && sendAt.getTime() > Date.now() ? 'scheduled' : 'queued',
       rfc_message_id: `<${messageId}@${fromDomain}>`,
       recipients,
-      dlp: { phi: dlp.phi, findings: dlp.findings },
+      dlp: { phi: dlp.phi || submission.assumePhi === true, findings: dlp.findings },
     },
   };
 }
@@ -186,8 +194,13 @@ export async function submitMessage(
   request: MessageRequest,
   ctx: SubmitContext,
   idempotency?: Submission['idempotency'],
+  extra: Pick<Submission, 'assumePhi' | 'replyOf'> = {},
 ): Promise<Accepted> {
-  const [outcome] = await submitMessages(deps, [{ request, ...(idempotency ? { idempotency } : {}) }], ctx);
+  const [outcome] = await submitMessages(
+    deps,
+    [{ request, ...extra, ...(idempotency ? { idempotency } : {}) }],
+    ctx,
+  );
   if ('error' in outcome!) throw outcome.error;
   return outcome!.body;
 }
@@ -195,13 +208,13 @@ export async function submitMessage(
 async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items: Prepared[]): Promise<void> {
   await tx.query(
     `INSERT INTO messages (org_id, message_id, send_at, from_address, from_domain, protection, priority,
-       tags, size_bytes, dlp, phi, rfc_message_id, content_sealed, submitted_by, sandbox)
+       tags, size_bytes, dlp, phi, rfc_message_id, content_sealed, submitted_by, sandbox, reply_of)
      SELECT $1, m.id, m.send_at, m.from_address, m.from_domain, m.protection, m.priority,
        ARRAY(SELECT jsonb_array_elements_text(m.tags)), m.size_bytes, m.dlp, m.phi, m.rfc_message_id,
-       decode(m.sealed, 'base64'), $2, $4
+       decode(m.sealed, 'base64'), $2, $4, m.reply_of
      FROM jsonb_to_recordset($3::jsonb) AS m (id uuid, send_at timestamptz, from_address text, from_domain text,
        protection text, priority text, tags jsonb, size_bytes int, dlp jsonb, phi boolean, rfc_message_id text,
-       sealed text)`,
+       sealed text, reply_of uuid)`,
     [
       ctx.orgId,
       JSON.stringify(ctx.actor),
@@ -216,9 +229,10 @@ async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items:
           tags: [...new Set(p.request.tags ?? [])],
           size_bytes: p.content.size,
           dlp: p.dlp,
-          phi: p.dlp.phi,
+          phi: p.phi,
           rfc_message_id: p.accepted.rfc_message_id,
           sealed: p.sealed.toString('base64'),
+          reply_of: p.replyOf,
         })),
       ),
       deps.sandbox,
@@ -265,7 +279,8 @@ async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items:
         recipients: p.accepted.recipients.length,
         protection: p.request.protection ?? 'auto',
         priority: p.priority,
-        phi: p.dlp.phi,
+        phi: p.phi,
+        ...(p.replyOf ? { reply_of: p.replyOf } : {}),
         dlp_kinds: p.dlp.findings.map((f) => f.kind),
         size_bytes: p.content.size,
         attachments: p.content.attachments.length,

@@ -65,8 +65,20 @@ export interface MessageContent {
   headers: Record<string, string>;
   attachments: StoredAttachment[];
   metadata: Record<string, string>;
+  /** How recipients who read in the portal prove who they are, and what they may do there. */
+  portal?: PortalOptions;
   /** Bytes of subject, bodies and decoded attachments. */
   size: number;
+}
+
+export interface PortalOptions {
+  verification?: 'email' | 'sms' | 'passphrase';
+  passphrase?: string;
+  /** E.164 phone number per recipient address, for codes by SMS. */
+  phones?: Record<string, string>;
+  expires_in_days?: number;
+  replies?: 'none' | 'sender' | 'all';
+  language?: string;
 }
 
 export const sealedContentBinding = (messageId: string) => ({ table: 'messages', row: messageId });
@@ -131,6 +143,51 @@ export const MessageRequestSchema = Type.Object(
       }),
     ),
     send_at: Type.Optional(Type.String({ format: 'date-time', description: 'Deliver no earlier than this' })),
+    portal: Type.Optional(
+      Type.Object(
+        {
+          verification: Type.Optional(
+            Type.Union([Type.Literal('email'), Type.Literal('sms'), Type.Literal('passphrase')], {
+              description:
+                "How a portal recipient proves who they are: a code by email (the organisation's default unless its policy says otherwise), a code by SMS to the number in `phones`, or the `passphrase` you share with them out of band",
+            }),
+          ),
+          passphrase: Type.Optional(
+            Type.String({
+              minLength: 8,
+              maxLength: 200,
+              description: 'Required with verification passphrase',
+            }),
+          ),
+          phones: Type.Optional(
+            Type.Record(Type.String({ maxLength: 254 }), Type.String({ maxLength: 32 }), {
+              description:
+                'Recipient address to phone number (E.164), required for each recipient with verification sms',
+            }),
+          ),
+          expires_in_days: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 3650,
+              description: 'How long the message can be read in the portal',
+            }),
+          ),
+          replies: Type.Optional(
+            Type.Union([Type.Literal('none'), Type.Literal('sender'), Type.Literal('all')], {
+              description:
+                "Who a portal reply reaches: no one (replies off), the sender, or the sender and every visible recipient; default the organisation's policy",
+            }),
+          ),
+          language: Type.Optional(
+            Type.String({
+              pattern: '^[a-z]{2}$',
+              description: 'Language of the notice and the portal pages (en, es)',
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'For recipients who read in the secure portal' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -170,6 +227,26 @@ export const RecipientSchema = Type.Object({
   updated_at: DateTime,
   finished_at: Nullable(DateTime),
   history: Type.Optional(Type.Array(AttemptSchema)),
+  portal: Type.Optional(
+    Nullable(
+      Type.Object(
+        {
+          verification: Type.String({ description: 'email, sms or passphrase' }),
+          expires_at: DateTime,
+          revoked_at: Nullable(DateTime),
+          locked_at: Nullable(DateTime),
+          failed_attempts: Type.Integer(),
+          verified_at: Nullable(DateTime),
+          first_viewed_at: Nullable(DateTime), // the read receipt
+          last_viewed_at: Nullable(DateTime),
+          views: Type.Integer(),
+          downloads: Type.Integer(),
+          replies: Type.Integer(),
+        },
+        { description: 'For a recipient who reads in the portal: what they did there' },
+      ),
+    ),
+  ),
 });
 
 export const DlpSchema = Type.Object({
@@ -204,6 +281,10 @@ export const MessageDetailSchema = Type.Intersect([
   Type.Object({
     subject: Type.String(),
     metadata: Type.Record(Type.String(), Type.String()),
+    reply_of: Nullable(
+      Type.String({ description: 'The message this one answers (a reply from the portal)' }),
+    ),
+    replies: Type.Array(Type.String(), { description: 'Replies written in the portal to this message' }),
   }),
 ]);
 

@@ -1,6 +1,8 @@
 import { normalizeDomain } from '../domains/index.ts';
 import { errors, SealpostError } from '../errors/index.ts';
-import type { Mailbox, MessageContent, MessageRequest, RecipientKind } from './types.ts';
+import { LANGUAGES } from '../i18n/index.ts';
+import { normalizePhone } from '../sms/index.ts';
+import type { Mailbox, MessageContent, MessageRequest, PortalOptions, RecipientKind } from './types.ts';
 
 // Checks a submitted message and turns it into the content that is sealed. Everything that could
 // let a caller reach outside their message (header injection, headers Sealpost owns, bodies that
@@ -121,6 +123,8 @@ export function validateMessage(body: MessageRequest, maxBytes: number): Message
     };
   });
 
+  const portal = portalOptions(body.portal, [...to, ...cc, ...bcc], problems);
+
   if (problems.length > 0)
     throw new SealpostError('validation_failed', `The message has ${problems.length} problem(s).`, {
       status: 422,
@@ -147,6 +151,44 @@ export function validateMessage(body: MessageRequest, maxBytes: number): Message
     headers,
     attachments,
     metadata: body.metadata ?? {},
+    ...(portal ? { portal } : {}),
     size,
   };
+}
+
+function portalOptions(
+  given: MessageRequest['portal'],
+  recipients: Mailbox[],
+  problems: Problem[],
+): PortalOptions | undefined {
+  if (!given) return undefined;
+  const options: PortalOptions = { ...given };
+  if (given.verification === 'passphrase' && !given.passphrase)
+    problems.push({ path: '/portal/passphrase', message: 'is required with verification passphrase' });
+  if (given.language !== undefined && !LANGUAGES.includes(given.language))
+    problems.push({ path: '/portal/language', message: `must be one of ${LANGUAGES.join(', ')}` });
+  if (given.phones) {
+    const phones: Record<string, string> = {};
+    for (const [address, phone] of Object.entries(given.phones)) {
+      const normalized = normalizeAddress(address);
+      if (!normalized || !recipients.some((r) => r.address === normalized)) {
+        problems.push({ path: `/portal/phones/${address}`, message: 'is not a recipient of this message' });
+        continue;
+      }
+      try {
+        phones[normalized] = normalizePhone(phone);
+      } catch (err) {
+        problems.push({ path: `/portal/phones/${address}`, message: (err as Error).message });
+      }
+    }
+    options.phones = phones;
+  }
+  if (given.verification === 'sms')
+    for (const r of recipients)
+      if (!given.phones || !Object.keys(options.phones ?? {}).includes(r.address))
+        problems.push({
+          path: '/portal/phones',
+          message: `${r.address} needs a phone number for verification sms`,
+        });
+  return options;
 }

@@ -12,10 +12,10 @@ import {
   type StoredMessage,
   type StoredRecipient,
 } from '../messages/index.ts';
-import { ensurePortalDelivery, portalLink, portalNotice } from '../portal/index.ts';
+import { brandFor, composeLetter, ensurePortalDelivery, noticeLetter, portalLink } from '../portal/index.ts';
 import { suppress } from '../suppressions/index.ts';
 import { type Attempt, backoffSeconds, insertAttempt } from './attempts.ts';
-import { buildMessage, buildPlain } from './build.ts';
+import { buildMessage } from './build.ts';
 import { Cache } from './cache.ts';
 import { signDkim } from './dkim.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
@@ -35,7 +35,6 @@ export class Secureline {
   private readonly deps: SecurelineDeps;
   private readonly policies = new Cache<SecurelinePolicy>(10_000);
   private readonly dkimKeys = new Cache<DkimSigningKey[]>(60_000);
-  private readonly orgNames = new Cache<string>(60_000);
 
   /** Claims and outcomes of concurrent deliveries share commits. */
   private readonly writes: WriteBatcher;
@@ -105,7 +104,7 @@ export class Secureline {
             : `encryption failed (${attempt.detail}); the portal instead`,
       };
     }
-    const attempt = await this.attemptPortal(message, recipient, choice, policy, number, clock());
+    const attempt = await this.attemptPortal(message, content, recipient, choice, policy, number, clock());
     await this.record(message, recipient, choice, attempt);
   }
 
@@ -198,6 +197,7 @@ export class Secureline {
   /** The portal: make sure the recipient's link exists, then send the notice (no PHI in it). */
   private async attemptPortal(
     message: StoredMessage,
+    content: MessageContent,
     recipient: StoredRecipient,
     choice: Choice,
     policy: SecurelinePolicy,
@@ -205,39 +205,80 @@ export class Secureline {
     startedAt: Date,
   ): Promise<Attempt> {
     const { db, keyring } = this.deps;
-    const days = policy.portal_expiry_days ?? this.deps.portalExpiryDays;
+    const days = content.portal?.expires_in_days ?? policy.portal_expiry_days ?? this.deps.portalExpiryDays;
     const delivery = await ensurePortalDelivery(db, keyring, {
       orgId: message.org_id,
       recipientId: recipient.recipient_id,
       reason: choice.reason,
       expiresAt: new Date(message.created_at.getTime() + days * 86_400_000),
+      verification: content.portal?.verification ?? policy.portal_verification,
+      language: content.portal?.language ?? 'en',
     });
-    const orgName = await this.orgNames.get(message.org_id, async () => {
-      const { rows } = await db.query<{ name: string }>('SELECT name FROM organizations WHERE org_id = $1', [
-        message.org_id,
-      ]);
-      return rows[0]?.name ?? 'Sealpost';
-    });
-    const notice = portalNotice({
-      orgName,
-      link: portalLink(this.deps.publicUrl, delivery.token),
+    const link = portalLink(this.deps.publicUrl, delivery.token);
+    const brand = await brandFor(db, message.org_id, link);
+    // The subject only when policy allows it and DLP found nothing in it.
+    const subjectIsClean = !message.dlp.findings.some((f) => f.where.includes('subject'));
+    const letter = noticeLetter({
+      brand,
+      sender: content.from.name ?? null,
+      link,
       expiresAt: delivery.expiresAt,
+      language: content.portal?.language ?? 'en',
+      subject: policy.notice_subject && subjectIsClean ? content.subject : null,
     });
-    const raw = await buildPlain({
-      from: { name: orgName, address: message.from_address },
+    const raw = await composeLetter({
+      letter,
+      from: { name: brand.name, address: message.from_address },
       to: recipient.address,
-      subject: notice.subject,
-      text: notice.text,
-      html: notice.html,
       messageId: `<${recipient.recipient_id}.notice@${message.from_domain}>`,
       date: startedAt,
-      headers: { 'Auto-Submitted': 'auto-generated', 'X-Sealpost-Notice': 'portal' },
+      headers: { 'X-Sealpost-Notice': 'portal' },
     });
     return this.transmit(message, recipient, raw, 'opportunistic', {
       number,
       startedAt,
       method: 'portal',
     });
+  }
+
+  /**
+   * Mail Sealpost writes itself about a delivery (a one-time code, a notice sent again, an alert
+   * to the sender): no PHI in it, so TLS when offered. DKIM-signed like everything that leaves.
+   */
+  async sendSystemMail(input: {
+    message: StoredMessage;
+    recipientId: string;
+    to: string;
+    raw: Buffer;
+  }): Promise<{ status: 'delivered' | 'deferred' | 'bounced' | 'failed'; detail?: string | null }> {
+    const { message } = input;
+    const keys = await this.dkimKeys.get(`${message.org_id}/${message.from_domain}`, () =>
+      dkimSigningKeys(this.deps.db, this.deps.keyring, message.org_id, message.from_domain),
+    );
+    const signed = await signDkim(input.raw, message.from_domain, keys, this.deps.clock());
+    const outcome = await this.deps.transport.send({
+      domain: domainOf(input.to),
+      from: `bounces+${input.recipientId}@${message.from_domain}`,
+      to: [input.to],
+      raw: signed,
+      tls: 'opportunistic',
+      context: { orgId: message.org_id, messageId: message.message_id, recipientId: input.recipientId },
+    });
+    switch (outcome.status) {
+      case 'delivered':
+        return outcome.rejected[0]
+          ? {
+              status: outcome.rejected[0].code >= 500 ? 'bounced' : 'deferred',
+              detail: outcome.rejected[0].response,
+            }
+          : { status: 'delivered' };
+      case 'deferred':
+        return { status: 'deferred', detail: outcome.reason };
+      case 'bounced':
+        return { status: 'bounced', detail: outcome.response };
+      default:
+        return { status: 'failed', detail: 'reason' in outcome ? String(outcome.reason) : null };
+    }
   }
 
   private async transmit(
@@ -361,7 +402,7 @@ export class Secureline {
         `UPDATE message_recipients SET state = $3, method = $4, method_reason = $5, mx = $6, smtp_code = $7,
            smtp_response = $8, tls_version = $9, tls_cipher = $10, attempts = $11, next_attempt_at = $12,
            updated_at = $13, finished_at = $14
-         WHERE org_id = $1 AND recipient_id = $2`,
+         WHERE org_id = $1 AND recipient_id = $2 AND state = 'delivering'`,
         [
           recipient.org_id,
           recipient.recipient_id,

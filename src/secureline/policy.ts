@@ -13,6 +13,12 @@ export interface SecurelinePolicy {
   /** Replace the subject outside the encryption (PGP, S/MIME) with a neutral one. */
   hide_subject: boolean;
   portal_expiry_days: number | null;
+  /** How portal recipients prove who they are, unless the message says. */
+  portal_verification: 'email' | 'sms' | 'passphrase';
+  /** Who a reply written in the portal reaches, unless the message says. */
+  portal_replies: 'none' | 'sender' | 'all';
+  /** The portal notice may carry the subject when DLP found no PHI in it. */
+  notice_subject: boolean;
 }
 
 export const DEFAULT_POLICY: SecurelinePolicy = {
@@ -21,11 +27,15 @@ export const DEFAULT_POLICY: SecurelinePolicy = {
   smime_algorithm: 'aes-256-gcm',
   hide_subject: true,
   portal_expiry_days: null,
+  portal_verification: 'email',
+  portal_replies: 'sender',
+  notice_subject: false,
 };
 
 export async function loadPolicy(q: Queryable, orgId: string): Promise<SecurelinePolicy> {
   const { rows } = await q.query<SecurelinePolicy & { [k: string]: unknown }>(
-    `SELECT tls_for_phi, opportunistic_tls_without_phi, smime_algorithm, hide_subject, portal_expiry_days
+    `SELECT tls_for_phi, opportunistic_tls_without_phi, smime_algorithm, hide_subject, portal_expiry_days,
+       portal_verification, portal_replies, notice_subject
      FROM secureline_policies WHERE org_id = $1`,
     [orgId],
   );

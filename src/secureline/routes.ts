@@ -34,6 +34,17 @@ const fields = {
       description: 'null: the server default (SEALPOST_PORTAL_EXPIRY_DAYS)',
     }),
   ),
+  portal_verification: Type.Union([Type.Literal('email'), Type.Literal('sms'), Type.Literal('passphrase')], {
+    description:
+      'How portal recipients prove who they are unless a message says: a code by email (default), by SMS, or a passphrase',
+  }),
+  portal_replies: Type.Union([Type.Literal('none'), Type.Literal('sender'), Type.Literal('all')], {
+    description:
+      'Who a reply written in the portal reaches unless a message says: no one, the sender (default), or all',
+  }),
+  notice_subject: Type.Boolean({
+    description: 'The portal notice shows the subject when DLP found no PHI in it. Off by default.',
+  }),
 };
 const PolicySchema = Type.Object(fields);
 const PolicyChange = Type.Partial(Type.Object(fields, { additionalProperties: false }), {
@@ -73,10 +84,11 @@ export function policyRoutes(deps: PolicyDeps) {
           const after: SecurelinePolicy = { ...before, ...request.body };
           await tx.query(
             `INSERT INTO secureline_policies (org_id, tls_for_phi, opportunistic_tls_without_phi, smime_algorithm,
-               hide_subject, portal_expiry_days, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, now())
+               hide_subject, portal_expiry_days, portal_verification, portal_replies, notice_subject, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
              ON CONFLICT (org_id) DO UPDATE SET tls_for_phi = $2, opportunistic_tls_without_phi = $3,
-               smime_algorithm = $4, hide_subject = $5, portal_expiry_days = $6, updated_at = now()`,
+               smime_algorithm = $4, hide_subject = $5, portal_expiry_days = $6, portal_verification = $7,
+               portal_replies = $8, notice_subject = $9, updated_at = now()`,
             [
               orgId,
               after.tls_for_phi,
@@ -84,6 +96,9 @@ export function policyRoutes(deps: PolicyDeps) {
               after.smime_algorithm,
               after.hide_subject,
               after.portal_expiry_days,
+              after.portal_verification,
+              after.portal_replies,
+              after.notice_subject,
             ],
           );
           const changes = Object.fromEntries(

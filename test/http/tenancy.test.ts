@@ -33,6 +33,11 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   },
   'PATCH /v1/policies/secureline': { hide_subject: false },
   'POST /v1/recipient-preferences': { address: 'probe@beta-probe.example', protection: 'portal' },
+  'POST /v1/messages/{id}/revoke': {},
+  'PATCH /v1/messages/{id}/portal': { expires_at: new Date(Date.now() + 86_400_000).toISOString() },
+  'POST /v1/messages/{id}/recipients/{recipient_id}/notice': undefined,
+  'POST /v1/messages/{id}/recipients/{recipient_id}/unlock': undefined,
+  'PUT /v1/branding': { display_name: 'Beta probe', color: '#112233' },
 };
 
 describeEachDb('tenant isolation on every route', (suite) => {
@@ -42,6 +47,7 @@ describeEachDb('tenant isolation on every route', (suite) => {
   let aKeyId: string;
   let aRecipientKey: { id: string; fingerprint: string };
   let aMessageId: string;
+  let aRecipientId: string;
 
   before(async () => {
     server = await startTestServer(suite.testDb);
@@ -80,6 +86,17 @@ describeEachDb('tenant isolation on every route', (suite) => {
     });
     assert.equal(sent.status, 202, sent.text);
     aMessageId = sent.body.id;
+    aRecipientId = sent.body.recipients[0].id;
+    // A's recipient waiting in the portal, so revoke, unlock and notice have something to refuse B.
+    await suite.db.query(
+      `INSERT INTO portal_deliveries (org_id, recipient_id, token_hash, token_sealed, reason, expires_at, locked_at)
+       VALUES ($1, $2, '\\x01', '\\x02', 'test', now() + interval '1 day', now())`,
+      [a.org_id, aRecipientId],
+    );
+    await server.request('PUT', '/v1/branding', {
+      token: a.api_key,
+      body: { display_name: 'Alpha Clinic Care', color: '#0b5cad' },
+    });
     await suite.db.query(
       "INSERT INTO suppressions (org_id, address, reason) VALUES ($1, 'gone@alpha-patients.example', 'complaint')",
       [a.org_id],
@@ -116,6 +133,13 @@ describeEachDb('tenant isolation on every route', (suite) => {
       ...(await suite.db.query('SELECT address FROM suppressions WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT * FROM secureline_policies WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT * FROM recipient_preferences WHERE org_id = $1', [a.org_id])).rows,
+      ...(
+        await suite.db.query('SELECT recipient_id, state FROM message_recipients WHERE org_id = $1', [
+          a.org_id,
+        ])
+      ).rows,
+      ...(await suite.db.query('SELECT * FROM portal_deliveries WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM org_branding WHERE org_id = $1', [a.org_id])).rows,
     ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(
@@ -132,7 +156,9 @@ describeEachDb('tenant isolation on every route', (suite) => {
       aRecipientKey.id,
       aRecipientKey.fingerprint,
       aMessageId,
+      aRecipientId,
       'alpha-patients',
+      'Alpha Clinic Care',
       ...eventIds,
     ];
 
@@ -155,6 +181,7 @@ describeEachDb('tenant isolation on every route', (suite) => {
                 : aKeyId,
           domain: 'alpha-clinic.example',
           address: 'gone@alpha-patients.example',
+          recipient_id: aRecipientId,
         };
         for (const param of params) {
           assert.ok(param! in samples, `teach this test the path parameter {${param}} of ${method} ${path}`);

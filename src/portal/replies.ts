@@ -1,0 +1,177 @@
+import type { FastifyRequest } from 'fastify';
+import { formatSize } from '../i18n/index.ts';
+import {
+  loadMessage,
+  type MessageContent,
+  openContent,
+  type StoredMessage,
+  submitMessage,
+} from '../messages/index.ts';
+import { SealpostError } from '../errors/index.ts';
+import type { PortalRecipient } from './store.ts';
+import { type PortalDeps, recipientActor } from './types.ts';
+
+// A reply written in the portal. It goes back through the one way in, like any other message,
+// from the organisation's own sending address (so it is DKIM-signed and aligned) with the reader
+// as Reply-To, threaded to the original, and always treated as PHI.
+
+export interface ReplyFile {
+  filename: string;
+  contentType: string;
+  content: Buffer;
+}
+
+export type ReplyRefusal =
+  { kind: 'too_large'; size: string } | { kind: 'too_many' } | { kind: 'type'; name: string };
+
+export type ReplyForm =
+  | { csrf: string | undefined; text: string; files: ReplyFile[] }
+  | { csrf: string | undefined; refused: ReplyRefusal };
+
+/** Files a browser or a desktop would run or render as a page: refused, whatever their declared type. */
+const ACTIVE_EXTENSIONS =
+  /\.(html?|xhtml|shtml|svgz?|xml|js|mjs|jse|vbs|vbe|wsf|hta|exe|com|bat|cmd|scr|pif|msi|msp|dll|cpl|jar|ps1|psm1|sh|lnk|reg|iso|img|app|dmg|apk)$/i;
+const SAFE_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
+
+/** What the bytes are, whatever the name says: markup that could carry script, or a program. */
+function looksActive(content: Buffer): boolean {
+  if (content.subarray(0, 2).toString('latin1') === 'MZ') return true; // Windows executables
+  if (content.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return true; // ELF
+  const head = content
+    .subarray(0, 1024)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .toLowerCase();
+  return head.startsWith('<') && /<(html|svg|script|!doctype html|iframe|object|body)\b/.test(head);
+}
+
+export async function readReply(
+  request: FastifyRequest,
+  limits: { maxBytes: number; maxFiles: number },
+): Promise<ReplyForm> {
+  let csrf: string | undefined;
+  let text = '';
+  const files: ReplyFile[] = [];
+  let total = 0;
+  let refused: ReplyRefusal | null = null;
+  for await (const part of request.parts()) {
+    if (part.type === 'field') {
+      if (part.fieldname === 'csrf') csrf = String(part.value);
+      if (part.fieldname === 'text') text = String(part.value);
+      continue;
+    }
+    // A file input left empty still sends a part with no name.
+    if (!part.filename) {
+      await part.toBuffer();
+      continue;
+    }
+    const content = await part.toBuffer();
+    total += content.length;
+    if (refused) continue;
+    if (limits.maxBytes === 0 || total > limits.maxBytes)
+      refused = { kind: 'too_large', size: formatSize(limits.maxBytes, 'en') };
+    else if (files.length >= limits.maxFiles) refused = { kind: 'too_many' };
+    else if (ACTIVE_EXTENSIONS.test(part.filename) || looksActive(content))
+      refused = { kind: 'type', name: part.filename.slice(0, 100) };
+    else
+      files.push({
+        filename: part.filename.replace(/[\r\n\0/\\]/g, '_').slice(0, 255),
+        contentType: SAFE_TYPE.test(part.mimetype) ? part.mimetype : 'application/octet-stream',
+        content,
+      });
+  }
+  return refused ? { csrf, refused } : { csrf, text, files };
+}
+
+/** Who a reply from this recipient reaches: the sender, and with `all` the other visible recipients. */
+export async function replyAudience(
+  deps: PortalDeps,
+  p: PortalRecipient,
+  message: StoredMessage,
+  content: MessageContent,
+): Promise<string[]> {
+  const { rows } = await deps.db.query<{ portal_replies: string; kind: string }>(
+    `SELECT coalesce((SELECT portal_replies FROM secureline_policies WHERE org_id = $1), 'sender') AS portal_replies,
+       (SELECT kind FROM message_recipients WHERE org_id = $1 AND recipient_id = $2) AS kind`,
+    [p.orgId, p.recipientId],
+  );
+  const mode = content.portal?.replies ?? rows[0]!.portal_replies;
+  if (mode === 'none') return [];
+  const sender = message.from_address;
+  // A Bcc recipient is hidden from the others: their reply reaches the sender alone.
+  if (mode === 'sender' || rows[0]!.kind === 'bcc') return [sender];
+  const others = [...content.to, ...content.cc]
+    .map((m) => m.address)
+    .filter((a) => a !== p.address && a !== sender);
+  return [sender, ...new Set(others)];
+}
+
+export type ReplyOutcome = { ok: true; messageId: string } | { ok: false; status: number; code: string };
+
+export async function sendReply(
+  deps: PortalDeps,
+  p: PortalRecipient,
+  form: { text: string; files: ReplyFile[] },
+  ctx: { ip: string; requestId: string },
+): Promise<ReplyOutcome> {
+  const message = await loadMessage(deps.db, p.orgId, p.messageId);
+  const content = await openContent(deps.keyring, message);
+  const audience = await replyAudience(deps, p, message, content);
+  if (audience.length === 0) return { ok: false, status: 403, code: 'replies_closed' };
+  const reader = [...content.to, ...content.cc, ...content.bcc].find((m) => m.address === p.address);
+  const subject = /^re:/i.test(content.subject) ? content.subject : `Re: ${content.subject}`;
+  try {
+    const accepted = await submitMessage(
+      deps.submit,
+      {
+        from: { name: `${reader?.name ?? p.address} (secure portal)`, address: message.from_address },
+        to: audience,
+        reply_to: reader?.name ? { name: reader.name, address: p.address } : p.address,
+        subject,
+        text: form.text,
+        headers: { 'In-Reply-To': message.rfc_message_id, References: message.rfc_message_id },
+        ...(form.files.length > 0
+          ? {
+              attachments: form.files.map((f) => ({
+                filename: f.filename,
+                content_type: f.contentType,
+                content: f.content.toString('base64'),
+              })),
+            }
+          : {}),
+        tags: ['portal-reply'],
+        ...(content.portal?.language ? { portal: { language: content.portal.language } } : {}),
+      },
+      { orgId: p.orgId, actor: recipientActor(p.recipientId), ip: ctx.ip, requestId: ctx.requestId },
+      undefined,
+      { assumePhi: true, replyOf: p.messageId },
+    );
+    await deps.db.transaction(async (tx) => {
+      await tx.query(
+        'UPDATE portal_deliveries SET replies = replies + 1 WHERE org_id = $1 AND recipient_id = $2',
+        [p.orgId, p.recipientId],
+      );
+      await deps.stageAudit(tx, {
+        orgId: p.orgId,
+        actor: recipientActor(p.recipientId),
+        ip: ctx.ip,
+        requestId: ctx.requestId,
+        action: 'portal.replied',
+        objectType: 'message',
+        objectId: p.messageId,
+        outcome: 'success',
+        details: {
+          recipient_id: p.recipientId,
+          reply_message_id: accepted.id,
+          attachments: form.files.length,
+        },
+      });
+    });
+    return { ok: true, messageId: accepted.id };
+  } catch (err) {
+    if (err instanceof SealpostError)
+      return { ok: false, status: err.status >= 500 ? 503 : 422, code: err.code };
+    throw err;
+  }
+}
