@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import type { InitResult } from '../../src/identity/index.ts';
+import { SYSTEM_ORG_ID } from '../../src/audit/index.ts';
+import { createLogger } from '../../src/log/index.ts';
+import { startTestServer, type TestServer } from '../support/app.ts';
+import { describeEachDb } from '../support/db.ts';
+import { type MailWorld, startMailWorld } from '../support/mail-world.ts';
+import { settle, verifiedDomain } from '../support/sending.ts';
+
+// The portal under attack, over plain HTTP: forged and tampered links, forms from another site,
+// guessed, reused and expired codes, a session carried to another recipient, active content in
+// downloads and uploads, and tokens in logs. Each gets a clear page and gives nothing away.
+
+const MARKER = 'PHI-GUARD-6610';
+
+/** A browser's cookie jar, by cookie name (paths are respected by the caller's choice of URL). */
+class Visitor {
+  cookies = new Map<string, string>();
+  setCookies: string[] = [];
+  private readonly base: string;
+  constructor(base: string) {
+    this.base = base;
+  }
+
+  async fetch(path: string, init: RequestInit & { form?: Record<string, string> } = {}) {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size > 0)
+      headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    let body = init.body;
+    if (init.form) {
+      headers.set('content-type', 'application/x-www-form-urlencoded');
+      body = new URLSearchParams(init.form).toString();
+    }
+    const res = await fetch(`${this.base}${path}`, { ...init, headers, body, redirect: 'manual' });
+    for (const cookie of res.headers.getSetCookie()) {
+      this.setCookies.push(cookie);
+      const [pair] = cookie.split(';');
+      const [name, value] = pair!.split('=');
+      if (/Expires=Thu, 01 Jan 1970/i.test(cookie) || value === '') this.cookies.delete(name!);
+      else this.cookies.set(name!, value!);
+    }
+    return { status: res.status, headers: res.headers, text: await res.text() };
+  }
+}
+
+const csrfOf = (page: string) => /name="csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
+
+describeEachDb('secure portal under attack', (suite) => {
+  let world: MailWorld;
+  let server: TestServer;
+  let org: InitResult;
+  const logLines: string[] = [];
+  const api = (method: string, path: string, body?: unknown) =>
+    server.request(method, path, { token: org.api_key, body });
+
+  before(async () => {
+    world = await startMailWorld();
+    world.forbidInClear(MARKER);
+    const log = createLogger(
+      'info',
+      new Writable({
+        write(chunk, _encoding, done) {
+          logLines.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    server = await startTestServer(
+      suite.testDb,
+      {
+        ...world.env(),
+        SEALPOST_PUBLIC_URL: 'https://portal.sealpost.test',
+        SEALPOST_PORTAL_UPLOAD_MAX_BYTES: '4000',
+      },
+      { roles: ['api', 'worker'], log },
+    );
+    org = await server.createOrg('Guarded Clinic');
+    await verifiedDomain(server, world.dns, org.api_key, 'clinic.test');
+  });
+  after(async () => {
+    await server?.close();
+    await world?.close();
+  });
+
+  async function portalMessage(address: string, extra: Record<string, unknown> = {}) {
+    const before = world.receiver('notls').messages.length;
+    const sent = await api('POST', '/v1/messages', {
+      from: 'care@clinic.test',
+      to: [address],
+      subject: `Results ${MARKER}`,
+      text: `Your results ${MARKER}`,
+      attachments: [
+        {
+          filename: 'report.html',
+          content_type: 'text/html',
+          content: Buffer.from('<script>alert(1)</script>').toString('base64'),
+        },
+      ],
+      ...extra,
+    });
+    assert.equal(sent.status, 202, sent.text);
+    const [recipient] = await settle<{ id: string; state: string }>(server, org.api_key, sent.body.id);
+    assert.equal(recipient!.state, 'portal_notified');
+    const notice = await simpleParser((await world.waitForMessages('notls', before + 1))[before]!.raw);
+    const token = /https:\/\/portal\.sealpost\.test\/secure\/([A-Za-z0-9_-]{43})/.exec(
+      notice.text ?? '',
+    )![1]!;
+    return { messageId: sent.body.id as string, recipientId: recipient!.id, token, path: `/secure/${token}` };
+  }
+
+  /** Proves who the visitor is with the code mailed to them; returns the visitor signed in. */
+  async function signIn(path: string, address: string) {
+    const visitor = new Visitor(server.url);
+    const start = await visitor.fetch(path);
+    const mailed = world.receiver('notls').messages.length;
+    const requested = await visitor.fetch(`${path}/code`, {
+      method: 'POST',
+      form: { csrf: csrfOf(start.text) },
+    });
+    assert.equal(requested.status, 303);
+    const mail = await simpleParser((await world.waitForMessages('notls', mailed + 1))[mailed]!.raw);
+    assert.equal(mail.to && 'value' in mail.to ? mail.to.value[0]!.address : '', address);
+    const code = /\b(\d{6})\b/.exec(mail.text ?? '')![1]!;
+    const verified = await visitor.fetch(`${path}/verify`, {
+      method: 'POST',
+      form: { csrf: csrfOf(start.text), code },
+    });
+    assert.equal(verified.status, 303, verified.text);
+    return { visitor, code };
+  }
+
+  test('strict headers and cookies on every page', async () => {
+    const { path } = await portalMessage('h@notls.test');
+    const visitor = new Visitor(server.url);
+    const page = await visitor.fetch(path);
+    assert.equal(page.status, 200);
+    const csp = page.headers.get('content-security-policy')!;
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /form-action 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(page.headers.get('referrer-policy'), 'no-referrer');
+    assert.equal(page.headers.get('cache-control'), 'no-store');
+    const pre = visitor.setCookies.find((c) => c.startsWith('sp_pre='))!;
+    for (const flag of ['HttpOnly', 'SameSite=Strict', 'Secure', `Path=${path}`])
+      assert.ok(pre.includes(flag), `${flag} in ${pre}`);
+    assert.doesNotMatch(page.text, /<script/i);
+
+    const signedIn = await signIn(path, 'h@notls.test');
+    const session = signedIn.visitor.setCookies.find((c) => c.startsWith('sp_session='))!;
+    for (const flag of ['HttpOnly', 'SameSite=Strict', 'Secure', `Path=${path}`])
+      assert.ok(session.includes(flag), `${flag} in ${session}`);
+    const message = await signedIn.visitor.fetch(path);
+    assert.match(message.text, new RegExp(`Results ${MARKER}`));
+    assert.doesNotMatch(
+      /<title>([^<]*)<\/title>/.exec(message.text)![1]!,
+      new RegExp(MARKER),
+      'no PHI in the title',
+    );
+
+    // An HTML attachment is handed over as bytes to save, never as a page to render.
+    const download = await signedIn.visitor.fetch(`${path}/attachments/0`);
+    assert.equal(download.status, 200);
+    assert.equal(download.headers.get('content-type'), 'application/octet-stream');
+    assert.match(download.headers.get('content-disposition')!, /^attachment; filename="report.html"/);
+    assert.equal(download.headers.get('x-content-type-options'), 'nosniff');
+    assert.match(download.headers.get('content-security-policy')!, /sandbox/);
+  });
+
+  test('forged, tampered and truncated links get a clear page and an audit event, nothing else', async () => {
+    const { token } = await portalMessage('f@notls.test');
+    const tampered = token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A');
+    const visitor = new Visitor(server.url);
+    for (const bad of [tampered, token.slice(0, 20), 'x'.repeat(43), `${token}x`]) {
+      const res = await visitor.fetch(`/secure/${bad}`);
+      assert.equal(res.status, 404, bad);
+      assert.match(res.text, /This link does not work/);
+      assert.doesNotMatch(res.text, /Guarded Clinic|clinic\.test/, 'a bad link reveals no organisation');
+    }
+    await server.app.flushAudit();
+    const { rows } = await server.app.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND action = 'portal.link_invalid'`,
+      [SYSTEM_ORG_ID],
+    );
+    assert.ok(rows[0]!.n >= 4);
+  });
+
+  test('forms from another site, or without their token, change nothing', async () => {
+    const { path, recipientId } = await portalMessage('c@notls.test');
+    const visitor = new Visitor(server.url);
+    const page = await visitor.fetch(path);
+    const csrf = csrfOf(page.text);
+    const other = new Visitor(server.url);
+    const otherCsrf = csrfOf((await other.fetch(path)).text);
+    for (const attempt of [
+      { form: {} },
+      { form: { csrf: 'forged' } },
+      { form: { csrf: otherCsrf } },
+      { form: { csrf }, headers: { 'sec-fetch-site': 'cross-site' } },
+    ]) {
+      const res = await visitor.fetch(`${path}/code`, { method: 'POST', ...attempt });
+      assert.equal(res.status, 403, JSON.stringify(attempt));
+      assert.match(res.text, /This form has expired/);
+    }
+    const { rows } = await server.app.db.query(
+      'SELECT 1 FROM portal_codes WHERE org_id = $1 AND recipient_id = $2',
+      [org.org_id, recipientId],
+    );
+    assert.equal(rows.length, 0, 'no code was sent');
+  });
+
+  test('codes: paced, single use, a few tries each, and they expire', async () => {
+    const { path, recipientId } = await portalMessage('k@notls.test');
+    const { code } = await signIn(path, 'k@notls.test');
+
+    // The used code opens nothing for someone else.
+    const thief = new Visitor(server.url);
+    const thiefCsrf = csrfOf((await thief.fetch(path)).text);
+    const reused = await thief.fetch(`${path}/verify`, { method: 'POST', form: { csrf: thiefCsrf, code } });
+    assert.equal(reused.status, 422);
+    assert.match(reused.text, /expired or was already used/);
+
+    // A second code at once is refused; after the pause, one comes, and five wrong tries spend it.
+    const first = await thief.fetch(`${path}/code`, { method: 'POST', form: { csrf: thiefCsrf } });
+    assert.match(first.headers.get('location')!, /sent=wait/);
+    await server.app.db.query(
+      `UPDATE portal_codes SET created_at = created_at - interval '2 minutes' WHERE org_id = $1 AND recipient_id = $2`,
+      [org.org_id, recipientId],
+    );
+    const mailed = world.receiver('notls').messages.length;
+    const second = await thief.fetch(`${path}/code`, { method: 'POST', form: { csrf: thiefCsrf } });
+    assert.match(second.headers.get('location')!, /sent=sent/);
+    const mail = await simpleParser((await world.waitForMessages('notls', mailed + 1))[mailed]!.raw);
+    const fresh = /\b(\d{6})\b/.exec(mail.text ?? '')![1]!;
+    const wrong = fresh === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 5; i++) {
+      const res = await thief.fetch(`${path}/verify`, {
+        method: 'POST',
+        form: { csrf: thiefCsrf, code: wrong },
+      });
+      assert.equal(res.status, 422);
+    }
+    const spent = await thief.fetch(`${path}/verify`, {
+      method: 'POST',
+      form: { csrf: thiefCsrf, code: fresh },
+    });
+    assert.equal(spent.status, 422, 'the right code no longer works after five wrong tries');
+
+    // An expired code does not open the message either.
+    await server.app.db.query(
+      `UPDATE portal_codes SET created_at = created_at - interval '2 minutes', attempts = 0 WHERE org_id = $1 AND recipient_id = $2`,
+      [org.org_id, recipientId],
+    );
+    await server.app.db.query(
+      `UPDATE portal_codes SET expires_at = now() - interval '1 second' WHERE org_id = $1 AND recipient_id = $2`,
+      [org.org_id, recipientId],
+    );
+    const expired = await thief.fetch(`${path}/verify`, {
+      method: 'POST',
+      form: { csrf: thiefCsrf, code: fresh },
+    });
+    assert.equal(expired.status, 422);
+    assert.doesNotMatch(expired.text, new RegExp(MARKER));
+  });
+
+  test("a session opens only its own recipient's message, and ends when idle", async () => {
+    const one = await portalMessage('one@notls.test');
+    const two = await portalMessage('two@notls.test');
+    const { visitor } = await signIn(one.path, 'one@notls.test');
+    const carried = await visitor.fetch(two.path);
+    assert.equal(carried.status, 200);
+    assert.doesNotMatch(carried.text, new RegExp(MARKER), "one's session shows nothing of two's message");
+    assert.match(carried.text, /Email me a code/);
+    const download = await visitor.fetch(`${two.path}/attachments/0`);
+    assert.equal(download.status, 303, 'no download without a session for that recipient');
+
+    await server.app.db.query(
+      `UPDATE portal_sessions SET last_seen_at = now() - interval '16 minutes' WHERE org_id = $1 AND recipient_id = $2`,
+      [org.org_id, one.recipientId],
+    );
+    const idle = await visitor.fetch(one.path);
+    assert.doesNotMatch(idle.text, new RegExp(MARKER));
+    assert.match(idle.text, /Your session ended/);
+  });
+
+  test('uploads that could run, or are too large, are refused and nothing is sent', async () => {
+    const { path, messageId } = await portalMessage('u@notls.test');
+    const { visitor } = await signIn(path, 'u@notls.test');
+    const csrf = csrfOf((await visitor.fetch(path)).text);
+    const upload = (name: string, content: string | Buffer, type = 'application/octet-stream') => {
+      const form = new FormData();
+      form.append('csrf', csrf);
+      form.append('text', 'see attached');
+      form.append('files', new Blob([content], { type }), name);
+      return visitor.fetch(`${path}/reply`, { method: 'POST', body: form });
+    };
+    for (const [name, content, reason] of [
+      ['page.html', '<html><script>alert(1)</script></html>', /cannot be attached/],
+      ['card.png', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', /cannot be attached/],
+      ['setup.pdf', Buffer.concat([Buffer.from('MZ'), Buffer.alloc(100)]), /cannot be attached/],
+      ['big.pdf', Buffer.alloc(5000, 1), /larger than/],
+    ] as const) {
+      const res = await upload(name, content);
+      assert.equal(res.status, 413, name);
+      assert.match(res.text, reason);
+    }
+    const noCsrf = new FormData();
+    noCsrf.append('text', 'hello');
+    const forged = await visitor.fetch(`${path}/reply`, { method: 'POST', body: noCsrf });
+    assert.equal(forged.status, 403);
+    const { rows } = await server.app.db.query('SELECT 1 FROM messages WHERE org_id = $1 AND reply_of = $2', [
+      org.org_id,
+      messageId,
+    ]);
+    assert.equal(rows.length, 0, 'no reply was submitted');
+  });
+
+  test('replies closed by the sender: no form, and a forged post sends nothing', async () => {
+    const { path, messageId } = await portalMessage('r@notls.test', { portal: { replies: 'none' } });
+    const { visitor } = await signIn(path, 'r@notls.test');
+    const page = await visitor.fetch(path);
+    assert.match(page.text, /does not accept replies/);
+    assert.doesNotMatch(page.text, /Send secure reply/);
+    const form = new FormData();
+    form.append('csrf', csrfOf(page.text));
+    form.append('text', 'hello');
+    const res = await visitor.fetch(`${path}/reply`, { method: 'POST', body: form });
+    assert.equal(res.status, 403);
+    const { rows } = await server.app.db.query('SELECT 1 FROM messages WHERE org_id = $1 AND reply_of = $2', [
+      org.org_id,
+      messageId,
+    ]);
+    assert.equal(rows.length, 0);
+  });
+
+  test('no link token and no PHI reaches the log', async () => {
+    const { token } = await portalMessage('l@notls.test');
+    await new Visitor(server.url).fetch(`/secure/${token}`);
+    const all = logLines.join('');
+    assert.ok(all.includes('/secure/[token]'), 'portal requests are logged, by a redacted path');
+    assert.ok(!all.includes(token), 'the token never appears');
+    assert.ok(!all.includes(MARKER) && !all.includes('l@notls.test'));
+  });
+});
