@@ -170,6 +170,8 @@ export interface MessageView {
   blockedImages: number;
   attachments: { index: number; filename: string; contentType: string; size: number }[];
   replies: { allowed: boolean; to: string; maxFiles: number; maxBytes: number };
+  /** The organisation takes new messages from the portal. */
+  newMessages: boolean;
   flash?: { kind: 'ok' | 'error'; text: string };
 }
 
@@ -217,6 +219,7 @@ export function messagePage(c: PageContext, m: MessageView): Html {
           : ''
       }
       ${replySection(c, m)}
+      ${m.newMessages ? html`<p class="card"><a href="${c.base}/new">${t('new.link', { org: c.org })}</a></p>` : ''}
       <div class="card">
         <p>${t('message.expires', { date: formatDate(m.expiresAt, lang) })}</p>
         <form method="post" action="${c.base}/sign-out">
@@ -230,7 +233,6 @@ export function messagePage(c: PageContext, m: MessageView): Html {
 function replySection(c: PageContext, m: MessageView): Html {
   const { t } = c;
   if (!m.replies.allowed) return html`<p class="card">${t('reply.closed')}</p>`;
-  const files = m.replies.maxBytes > 0;
   return html`<section class="card" aria-labelledby="reply">
     <h2 id="reply">${t('reply.heading')}</h2>
     <p>${t('reply.to', { recipients: m.replies.to })}</p>
@@ -238,24 +240,46 @@ function replySection(c: PageContext, m: MessageView): Html {
       ${csrfField(c)}
       <label for="reply-text">${t('reply.text')}</label>
       <textarea id="reply-text" name="text"></textarea>
-      ${
-        files
-          ? html`<label for="reply-files">${t('reply.files')}</label>
-              <p class="hint" id="reply-files-hint">
-                ${t('reply.files.hint', { count: m.replies.maxFiles, size: formatSize(m.replies.maxBytes, c.language) })}
-              </p>
-              <input
-                type="file"
-                id="reply-files"
-                name="files"
-                multiple
-                aria-describedby="reply-files-hint"
-              />`
-          : ''
-      }
+      ${fileField(c, m.replies)}
       <div><button type="submit">${t('reply.submit')}</button></div>
     </form>
   </section>`;
+}
+
+/** A new secure message to the organisation, for recipients who have more to say than a reply. */
+export function newMessagePage(
+  c: PageContext,
+  input: { maxFiles: number; maxBytes: number; error?: string },
+): Html {
+  const { t } = c;
+  return layout(
+    c,
+    t('new.heading'),
+    html`<section class="card" aria-labelledby="new">
+      <h1 id="new">${t('new.heading')}</h1>
+      <p>${t('new.lead', { org: c.org })}</p>
+      ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+      <form method="post" action="${c.base}/new" enctype="multipart/form-data">
+        ${csrfField(c)}
+        <label for="new-subject">${t('new.subject')}</label>
+        <input type="text" id="new-subject" name="subject" maxlength="200" required />
+        <label for="new-text">${t('new.text')}</label>
+        <textarea id="new-text" name="text" required></textarea>
+        ${fileField(c, input)}
+        <div><button type="submit">${t('new.submit')}</button></div>
+      </form>
+    </section>`,
+  );
+}
+
+function fileField(c: PageContext, limits: { maxFiles: number; maxBytes: number }): Html {
+  const { t } = c;
+  if (limits.maxBytes === 0) return html``;
+  return html`<label for="files">${t('reply.files')}</label>
+    <p class="hint" id="files-hint">
+      ${t('reply.files.hint', { count: limits.maxFiles, size: formatSize(limits.maxBytes, c.language) })}
+    </p>
+    <input type="file" id="files" name="files" multiple aria-describedby="files-hint" />`;
 }
 
 /** The brand's colours as a stylesheet (inline style is refused by the CSP). */

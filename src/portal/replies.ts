@@ -25,7 +25,7 @@ export type ReplyRefusal =
   { kind: 'too_large'; size: string } | { kind: 'too_many' } | { kind: 'type'; name: string };
 
 export type ReplyForm =
-  | { csrf: string | undefined; text: string; files: ReplyFile[] }
+  | { csrf: string | undefined; subject: string; text: string; files: ReplyFile[] }
   | { csrf: string | undefined; refused: ReplyRefusal };
 
 /** Files a browser or a desktop would run or render as a page: refused, whatever their declared type. */
@@ -52,6 +52,7 @@ export async function readReply(
 ): Promise<ReplyForm> {
   let csrf: string | undefined;
   let text = '';
+  let subject = '';
   const files: ReplyFile[] = [];
   let total = 0;
   let refused: ReplyRefusal | null = null;
@@ -59,6 +60,10 @@ export async function readReply(
     if (part.type === 'field') {
       if (part.fieldname === 'csrf') csrf = String(part.value);
       if (part.fieldname === 'text') text = String(part.value);
+      if (part.fieldname === 'subject')
+        subject = String(part.value)
+          .replace(/[\r\n\0]+/g, ' ')
+          .slice(0, 200);
       continue;
     }
     // A file input left empty still sends a part with no name.
@@ -81,7 +86,7 @@ export async function readReply(
         content,
       });
   }
-  return refused ? { csrf, refused } : { csrf, text, files };
+  return refused ? { csrf, refused } : { csrf, subject, text, files };
 }
 
 /** Who a reply from this recipient reaches: the sender, and with `all` the other visible recipients. */
@@ -131,15 +136,7 @@ export async function sendReply(
         subject,
         text: form.text,
         headers: { 'In-Reply-To': message.rfc_message_id, References: message.rfc_message_id },
-        ...(form.files.length > 0
-          ? {
-              attachments: form.files.map((f) => ({
-                filename: f.filename,
-                content_type: f.contentType,
-                content: f.content.toString('base64'),
-              })),
-            }
-          : {}),
+        ...attachmentsOf(form.files),
         tags: ['portal-reply'],
         ...(content.portal?.language ? { portal: { language: content.portal.language } } : {}),
       },
@@ -174,4 +171,70 @@ export async function sendReply(
       return { ok: false, status: err.status >= 500 ? 503 : 422, code: err.code };
     throw err;
   }
+}
+
+/** The address that takes new messages from the portal, when the organisation has one. */
+export async function portalInbox(deps: PortalDeps, orgId: string): Promise<string | null> {
+  const { rows } = await deps.db.query<{ portal_inbox: string | null }>(
+    'SELECT portal_inbox FROM secureline_policies WHERE org_id = $1',
+    [orgId],
+  );
+  return rows[0]?.portal_inbox ?? null;
+}
+
+/** A new secure message from a recipient to the organisation's portal inbox. */
+export async function sendNewMessage(
+  deps: PortalDeps,
+  p: PortalRecipient,
+  form: { subject: string; text: string; files: ReplyFile[] },
+  ctx: { ip: string; requestId: string },
+): Promise<ReplyOutcome> {
+  const inbox = await portalInbox(deps, p.orgId);
+  if (!inbox) return { ok: false, status: 403, code: 'new_messages_closed' };
+  const content = await openContent(deps.keyring, await loadMessage(deps.db, p.orgId, p.messageId));
+  const reader = [...content.to, ...content.cc, ...content.bcc].find((m) => m.address === p.address);
+  try {
+    const accepted = await submitMessage(
+      deps.submit,
+      {
+        from: { name: `${reader?.name ?? p.address} (secure portal)`, address: inbox },
+        to: [inbox],
+        reply_to: reader?.name ? { name: reader.name, address: p.address } : p.address,
+        subject: form.subject,
+        text: form.text,
+        ...attachmentsOf(form.files),
+        tags: ['portal-new'],
+      },
+      { orgId: p.orgId, actor: recipientActor(p.recipientId), ip: ctx.ip, requestId: ctx.requestId },
+      undefined,
+      { assumePhi: true },
+    );
+    await deps.stageAudit(deps.db, {
+      orgId: p.orgId,
+      actor: recipientActor(p.recipientId),
+      ip: ctx.ip,
+      requestId: ctx.requestId,
+      action: 'portal.message_started',
+      objectType: 'message',
+      objectId: accepted.id,
+      outcome: 'success',
+      details: { recipient_id: p.recipientId, from_message_id: p.messageId, attachments: form.files.length },
+    });
+    return { ok: true, messageId: accepted.id };
+  } catch (err) {
+    if (err instanceof SealpostError)
+      return { ok: false, status: err.status >= 500 ? 503 : 422, code: err.code };
+    throw err;
+  }
+}
+
+function attachmentsOf(files: ReplyFile[]) {
+  if (files.length === 0) return {};
+  return {
+    attachments: files.map((f) => ({
+      filename: f.filename,
+      content_type: f.contentType,
+      content: f.content.toString('base64'),
+    })),
+  };
 }

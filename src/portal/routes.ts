@@ -14,13 +14,21 @@ import {
   brandStylesheet,
   codePage,
   messagePage,
+  newMessagePage,
   pageContext,
   type PageContext,
   passphrasePage,
   problemPage,
   startPage,
 } from './pages.ts';
-import { readReply, type ReplyRefusal, sendReply, replyAudience } from './replies.ts';
+import {
+  portalInbox,
+  readReply,
+  type ReplyRefusal,
+  replyAudience,
+  sendNewMessage,
+  sendReply,
+} from './replies.ts';
 import { safeHtml, safeText } from './safe-html.ts';
 import { csrfToken, csrfValid, endSession, findSession, type Session, startSession } from './sessions.ts';
 import { accessOf, countDownload, countView, findByToken, type PortalRecipient } from './store.ts';
@@ -269,6 +277,50 @@ export function portalRoutes(deps: PortalDeps) {
         return reply.redirect(`${c.base}?replied=1`, 303);
       });
 
+      portal.get('/secure/:token/new', options, async (request: TokenRequest, reply) => {
+        const found = await open(request, reply);
+        if (!found) return reply;
+        const { p, c } = found;
+        const session = await sessionOf(request, p);
+        if (!session) return reply.redirect(c.base!, 303);
+        if (!(await portalInbox(deps, p.orgId))) return page(reply, 404, problemPage(c, 'generic'));
+        const limits = { maxFiles: MAX_FILES, maxBytes: settings.uploadMaxBytes };
+        return page(reply, 200, newMessagePage({ ...c, csrf: csrfToken(session.secret) }, limits));
+      });
+
+      portal.post('/secure/:token/new', options, async (request: TokenRequest, reply) => {
+        const found = await open(request, reply);
+        if (!found) return reply;
+        const { p, c } = found;
+        const session = await sessionOf(request, p);
+        if (!session) return reply.redirect(c.base!, 303);
+        const form = await readReply(request, { maxBytes: settings.uploadMaxBytes, maxFiles: MAX_FILES });
+        if (!crossSiteSafe(request) || !csrfValid(session.secret, form.csrf))
+          return page(reply, 403, problemPage(c, 'form', {}, c.base!));
+        if ('refused' in form)
+          return page(
+            reply,
+            413,
+            problemPage(c, 'upload', { reason: refusalText(c, form.refused) }, c.base!),
+          );
+        const limits = { maxFiles: MAX_FILES, maxBytes: settings.uploadMaxBytes };
+        if (!form.subject.trim() || !form.text.trim())
+          return page(
+            reply,
+            422,
+            newMessagePage({ ...c, csrf: csrfToken(session.secret) }, { ...limits, error: c.t('new.empty') }),
+          );
+        const sent = await sendNewMessage(deps, p, form, { ip: request.ip, requestId: request.id });
+        if (!sent.ok) {
+          request.log.warn(
+            { org_id: p.orgId, recipient_id: p.recipientId, code: sent.code },
+            'portal message refused',
+          );
+          return page(reply, sent.status, problemPage(c, 'reply'));
+        }
+        return reply.redirect(`${c.base}?started=1`, 303);
+      });
+
       portal.post('/secure/:token/sign-out', options, async (request: TokenRequest, reply) => {
         const found = await open(request, reply, { form: true });
         if (!found) return reply;
@@ -466,17 +518,14 @@ export function portalRoutes(deps: PortalDeps) {
             ),
           }))
           .filter((a) => !a.inline),
+        newMessages: (await portalInbox(deps, p.orgId)) !== null,
         replies: {
           allowed: audience.length > 0,
           to: audience.join(', '),
           maxFiles: MAX_FILES,
           maxBytes: settings.uploadMaxBytes,
         },
-        ...(flash
-          ? { flash }
-          : request.query.replied
-            ? { flash: { kind: 'ok' as const, text: c.t('message.replied') } }
-            : {}),
+        ...(flash ? { flash } : flashOf(c, request.query)),
       }),
     );
   }
@@ -498,6 +547,13 @@ export function portalRoutes(deps: PortalDeps) {
 }
 
 const MAX_FILES = 5;
+
+/** What the page says after a redirect that followed a post. */
+function flashOf(c: PageContext, query: Record<string, string | undefined>) {
+  if (query.replied) return { flash: { kind: 'ok' as const, text: c.t('message.replied') } };
+  if (query.started) return { flash: { kind: 'ok' as const, text: c.t('new.sent', { org: c.org }) } };
+  return {};
+}
 
 function page(reply: FastifyReply, status: number, body: Html) {
   return reply.code(status).type('text/html; charset=utf-8').send(body.value);

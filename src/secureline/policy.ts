@@ -19,6 +19,8 @@ export interface SecurelinePolicy {
   portal_replies: 'none' | 'sender' | 'all';
   /** The portal notice may carry the subject when DLP found no PHI in it. */
   notice_subject: boolean;
+  /** Where a recipient's new message from the portal goes; null: recipients can only reply. */
+  portal_inbox: string | null;
 }
 
 export const DEFAULT_POLICY: SecurelinePolicy = {
@@ -30,12 +32,13 @@ export const DEFAULT_POLICY: SecurelinePolicy = {
   portal_verification: 'email',
   portal_replies: 'sender',
   notice_subject: false,
+  portal_inbox: null,
 };
 
 export async function loadPolicy(q: Queryable, orgId: string): Promise<SecurelinePolicy> {
   const { rows } = await q.query<SecurelinePolicy & { [k: string]: unknown }>(
     `SELECT tls_for_phi, opportunistic_tls_without_phi, smime_algorithm, hide_subject, portal_expiry_days,
-       portal_verification, portal_replies, notice_subject
+       portal_verification, portal_replies, notice_subject, portal_inbox
      FROM secureline_policies WHERE org_id = $1`,
     [orgId],
   );

@@ -42,6 +42,14 @@ const fields = {
     description:
       'Who a reply written in the portal reaches unless a message says: no one, the sender (default), or all',
   }),
+  portal_inbox: Nullable(
+    Type.String({
+      format: 'email',
+      maxLength: 254,
+      description:
+        'An address at a verified sending domain that receives new secure messages recipients start in the portal; null (default): they can only reply',
+    }),
+  ),
   notice_subject: Type.Boolean({
     description: 'The portal notice shows the subject when DLP found no PHI in it. Off by default.',
   }),
@@ -84,11 +92,12 @@ export function policyRoutes(deps: PolicyDeps) {
           const after: SecurelinePolicy = { ...before, ...request.body };
           await tx.query(
             `INSERT INTO secureline_policies (org_id, tls_for_phi, opportunistic_tls_without_phi, smime_algorithm,
-               hide_subject, portal_expiry_days, portal_verification, portal_replies, notice_subject, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+               hide_subject, portal_expiry_days, portal_verification, portal_replies, notice_subject, portal_inbox,
+               updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
              ON CONFLICT (org_id) DO UPDATE SET tls_for_phi = $2, opportunistic_tls_without_phi = $3,
                smime_algorithm = $4, hide_subject = $5, portal_expiry_days = $6, portal_verification = $7,
-               portal_replies = $8, notice_subject = $9, updated_at = now()`,
+               portal_replies = $8, notice_subject = $9, portal_inbox = $10, updated_at = now()`,
             [
               orgId,
               after.tls_for_phi,
@@ -99,6 +108,7 @@ export function policyRoutes(deps: PolicyDeps) {
               after.portal_verification,
               after.portal_replies,
               after.notice_subject,
+              after.portal_inbox?.toLowerCase() ?? null,
             ],
           );
           const changes = Object.fromEntries(

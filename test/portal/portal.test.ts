@@ -129,6 +129,8 @@ describeEachDb('secure portal', (suite) => {
   }
 
   test('email code: read, download, reply with a file, and the sender sees it all', async () => {
+    const inbox = await api('PATCH', '/v1/policies/secureline', { portal_inbox: 'frontdesk@clinic.test' });
+    assert.equal(inbox.status, 200, inbox.text);
     const { messageId, recipientId, link } = await sendToPortal('dana@notls.test');
     // JavaScript off, on a phone: nothing in the portal needs script.
     const context = await newContext(browser, { javaScript: false, width: 360 });
@@ -176,10 +178,29 @@ describeEachDb('secure portal', (suite) => {
     });
     await page.getByRole('button', { name: 'Send secure reply' }).click();
     await page.getByText('Your secure reply was sent.').waitFor();
+
+    // A new message to the organisation's portal inbox, when it has one.
+    await page.getByRole('link', { name: 'Write a new secure message to Portal Clinic' }).click();
+    await assertAccessible(page, 'new message');
+    await page.getByLabel('Subject').fill('Question about my medication');
+    await page.getByLabel('Your message').fill(`Can I take it with food? ${MARKER}`);
+    await page.getByRole('button', { name: 'Send secure message' }).click();
+    await page.getByText('Your secure message was sent to Portal Clinic.').waitFor();
     await context.close();
 
     // The reply went through SecureLine to the sender's own server, over verified TLS, threaded.
-    const [received] = (await world.waitForMessages('clinic', clinicBefore + 1)).slice(clinicBefore);
+    // Two deliveries, in either order: the reply and the new message.
+    const arrived = (await world.waitForMessages('clinic', clinicBefore + 2)).slice(clinicBefore);
+    const parsed = await Promise.all(arrived.map((m) => simpleParser(m.raw)));
+    const received = arrived[parsed.findIndex((m) => m.subject?.startsWith('Re: '))];
+    const question = parsed.find((m) => m.subject === 'Question about my medication')!;
+    assert.ok(received && question, parsed.map((m) => m.subject).join(', '));
+    assert.equal(question.subject, 'Question about my medication');
+    assert.equal(
+      question.to && 'value' in question.to ? question.to.value[0]!.address : '',
+      'frontdesk@clinic.test',
+    );
+    assert.equal(question.replyTo?.value[0]?.address, 'dana@notls.test');
     assert.ok(received!.tls, 'the reply travelled over TLS');
     const reply = await simpleParser(received!.raw);
     const original = await api('GET', `/v1/messages/${messageId}`);

@@ -196,12 +196,13 @@ describeEachDb('secure portal under attack', (suite) => {
     const csrf = csrfOf(page.text);
     const other = new Visitor(server.url);
     const otherCsrf = csrfOf((await other.fetch(path)).text);
-    for (const attempt of [
+    const attempts: { form: Record<string, string>; headers?: Record<string, string> }[] = [
       { form: {} },
       { form: { csrf: 'forged' } },
       { form: { csrf: otherCsrf } },
       { form: { csrf }, headers: { 'sec-fetch-site': 'cross-site' } },
-    ]) {
+    ];
+    for (const attempt of attempts) {
       const res = await visitor.fetch(`${path}/code`, { method: 'POST', ...attempt });
       assert.equal(res.status, 403, JSON.stringify(attempt));
       assert.match(res.text, /This form has expired/);

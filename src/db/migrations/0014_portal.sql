@@ -55,7 +55,8 @@ ALTER TABLE secureline_policies
   ADD COLUMN portal_verification text NOT NULL DEFAULT 'email'
     CHECK (portal_verification IN ('email', 'sms', 'passphrase')),
   ADD COLUMN portal_replies      text NOT NULL DEFAULT 'sender' CHECK (portal_replies IN ('none', 'sender', 'all')),
-  ADD COLUMN notice_subject      boolean NOT NULL DEFAULT false;
+  ADD COLUMN notice_subject      boolean NOT NULL DEFAULT false,
+  ADD COLUMN portal_inbox        text;
 
 -- What recipients see of the sending organisation: its name, colour and logo.
 CREATE TABLE org_branding (
