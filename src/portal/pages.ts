@@ -1,8 +1,9 @@
 import { formatDate, formatSize, LANGUAGES, type Translate, translator } from '../i18n/index.ts';
 import { type Html, html } from './html.ts';
 
-// The portal's pages: server-rendered, no script at all (so they work with JavaScript off), one
-// stylesheet, labels on every field, and nothing that identifies the patient in a title or URL.
+// The portal's pages: server-rendered, working with JavaScript off (the passkey buttons of
+// account-pages.ts are the only script, an enhancement), one stylesheet, labels on every field,
+// and nothing that identifies the patient in a title or URL.
 
 export interface PageContext {
   language: string;
@@ -20,7 +21,7 @@ export const pageContext = (input: Omit<PageContext, 't'>): PageContext => ({
   t: translator(input.language),
 });
 
-function layout(c: PageContext, heading: string, content: Html): Html {
+export function layout(c: PageContext, heading: string, content: Html): Html {
   const { t } = c;
   const languages = LANGUAGES.filter((l) => l !== c.language).map(
     (l) => html`<a href="?lang=${l}" hreflang="${l}" lang="${l}">${translator(l)('lang.name')}</a>`,
@@ -74,7 +75,13 @@ export function problemPage(
 /** Before the first view: ask for a code by email or SMS. */
 export function startPage(
   c: PageContext,
-  input: { channel: 'email' | 'sms'; destination: string; expiresAt: Date; flash?: string },
+  input: {
+    channel: 'email' | 'sms';
+    destination: string;
+    expiresAt: Date;
+    flash?: string;
+    account?: boolean;
+  },
 ): Html {
   const { t } = c;
   return layout(
@@ -89,10 +96,15 @@ export function startPage(
         ${csrfField(c)}
         <button type="submit">${t(`start.send.${input.channel}`)}</button>
       </form>
+      ${signInOffer(c, input.account)}
       <p class="hint">${t('start.expires', { date: formatDate(input.expiresAt, c.language) })}</p>
     </div>`,
   );
 }
+
+/** With a portal account for this organisation and address: signing in instead. */
+const signInOffer = (c: PageContext, account?: boolean) =>
+  account ? html`<p><a href="${c.base}/sign-in">${c.t('signin.link')}</a></p>` : '';
 
 export function codePage(
   c: PageContext,
@@ -135,7 +147,7 @@ export function codePage(
   );
 }
 
-export function passphrasePage(c: PageContext, input: { error?: string }): Html {
+export function passphrasePage(c: PageContext, input: { error?: string; account?: boolean }): Html {
   const { t } = c;
   return layout(
     c,
@@ -157,6 +169,7 @@ export function passphrasePage(c: PageContext, input: { error?: string }): Html 
         />
         <div><button type="submit">${t('passphrase.submit')}</button></div>
       </form>
+      ${signInOffer(c, input.account)}
     </div>`,
   );
 }
@@ -172,6 +185,8 @@ export interface MessageView {
   replies: { allowed: boolean; to: string; maxFiles: number; maxBytes: number };
   /** The organisation takes new messages from the portal. */
   newMessages: boolean;
+  /** The portal account card (account-pages.ts): an offer, or passkeys. */
+  account?: Html;
   flash?: { kind: 'ok' | 'error'; text: string };
 }
 
@@ -220,6 +235,7 @@ export function messagePage(c: PageContext, m: MessageView): Html {
       }
       ${replySection(c, m)}
       ${m.newMessages ? html`<p class="card"><a href="${c.base}/new">${t('new.link', { org: c.org })}</a></p>` : ''}
+      ${m.account ?? ''}
       <div class="card">
         <p>${t('message.expires', { date: formatDate(m.expiresAt, lang) })}</p>
         <form method="post" action="${c.base}/sign-out">

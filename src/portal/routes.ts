@@ -4,9 +4,12 @@ import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SYSTEM_ORG_ID } from '../audit/index.ts';
+import type { Transaction } from '../db/index.ts';
 import { chooseLanguage, formatSize } from '../i18n/index.ts';
 import type { HttpServer } from '../http/server.ts';
 import { loadMessage, openContent } from '../messages/index.ts';
+import { accountCardFor, accountRoutes } from './account-routes.ts';
+import { hasAccount } from './accounts.ts';
 import { loadBranding } from './branding.ts';
 import { type Html, html, trusted } from './html.ts';
 import { textOn } from './mail.ts';
@@ -37,8 +40,8 @@ import { checkCode, checkPassphrase, issueCode, markVerified } from './verificat
 
 // The recipient's side of the portal: /secure/<token> and what hangs under it. Every request
 // finds the delivery again by its token and checks revocation, expiry and lock before anything
-// else, so an open tab shows nothing once the sender revokes. Pages are plain HTML forms: no
-// script, so they work with JavaScript off.
+// else, so an open tab shows nothing once the sender revokes. Pages are plain HTML forms that
+// work with JavaScript off; the one script, for passkeys (account-routes.ts), only adds to them.
 
 const STYLESHEET = readFileSync(new URL('./assets/portal.css', import.meta.url), 'utf8');
 const SESSION_COOKIE = 'sp_session';
@@ -53,6 +56,8 @@ const INLINE_IMAGE = /^image\/(png|jpeg|gif|webp)$/i;
 const portalCsp = (remoteImages: boolean) =>
   [
     "default-src 'none'",
+    "script-src 'self'",
+    "connect-src 'self'",
     "style-src 'self'",
     `img-src 'self' data:${remoteImages ? ' https:' : ''}`,
     "form-action 'self'",
@@ -112,6 +117,7 @@ export function portalRoutes(deps: PortalDeps) {
       });
 
       const options = { config: { public: true }, schema: { hide: true } } as const;
+      await accountRoutes(portal, { deps, open, sessionOf, signIn, refuse });
 
       portal.get('/secure/:token', options, async (request: TokenRequest, reply) => {
         const found = await open(request, reply);
@@ -120,11 +126,13 @@ export function portalRoutes(deps: PortalDeps) {
         const session = await sessionOf(request, p);
         if (session) return showMessage(request, reply, p, { ...c, csrf: csrfToken(session.secret) });
         const ended = request.cookies[SESSION_COOKIE] !== undefined;
-        if (p.verification === 'passphrase') return page(reply, 200, passphrasePage(c, {}));
+        const account = await hasAccount(deps.db, p);
+        if (p.verification === 'passphrase') return page(reply, 200, passphrasePage(c, { account }));
         return page(
           reply,
           200,
           startPage(c, {
+            account,
             channel: p.verification,
             destination: await destination(p),
             expiresAt: p.expiresAt,
@@ -180,7 +188,8 @@ export function portalRoutes(deps: PortalDeps) {
         if (outcome.ok) return signIn(request, reply, p, 'passphrase');
         if (outcome.reason === 'wrong' && outcome.locked) return refuse(request, reply, p, c, 'locked');
         const left = outcome.reason === 'wrong' ? outcome.left : 0;
-        return page(reply, 422, passphrasePage(c, { error: c.t('passphrase.wrong', { left }) }));
+        const account = await hasAccount(deps.db, p);
+        return page(reply, 422, passphrasePage(c, { error: c.t('passphrase.wrong', { left }), account }));
       });
 
       portal.get(
@@ -430,9 +439,16 @@ export function portalRoutes(deps: PortalDeps) {
     return session && session.orgId === p.orgId && session.recipientId === p.recipientId ? session : null;
   }
 
-  async function signIn(request: TokenRequest, reply: FastifyReply, p: PortalRecipient, method: string) {
+  async function signIn(
+    request: TokenRequest,
+    reply: FastifyReply,
+    p: PortalRecipient,
+    method: string,
+    within?: (tx: Transaction) => Promise<void>,
+  ) {
     const session = await deps.db.transaction(async (tx) => {
       await markVerified(deps, tx, p, method, request.ip);
+      await within?.(tx);
       return startSession(tx, { orgId: p.orgId, recipientId: p.recipientId, now: deps.clock(), limits });
     });
     reply.setCookie(SESSION_COOKIE, session.secret, cookieOptions(`/secure/${request.params.token}`));
@@ -519,6 +535,7 @@ export function portalRoutes(deps: PortalDeps) {
           }))
           .filter((a) => !a.inline),
         newMessages: (await portalInbox(deps, p.orgId)) !== null,
+        account: await accountCardFor(deps, p, c, request.query),
         replies: {
           allowed: audience.length > 0,
           to: audience.join(', '),

@@ -133,11 +133,11 @@ export async function checkPassphrase(
 }
 
 /** Counts a wrong answer; the one that reaches the limit locks the message and alerts the sender. */
-async function recordFailure(
+export async function recordFailure(
   deps: PortalDeps,
   tx: Queryable,
   p: PortalRecipient,
-  kind: 'code' | 'passphrase',
+  kind: 'code' | 'passphrase' | 'password' | 'passkey',
   ip: string | null,
 ): Promise<{ left: number; locked: boolean }> {
   const now = deps.clock();
