@@ -37,19 +37,24 @@ const ADVERSARIAL: [string, string][] = [
   ['tabs', fill('a\tb\n')],
 ];
 
-test('scanText: 1 MB adversarial inputs complete in well under a second each', () => {
+// A guard against catastrophic backtracking, not a speed claim (bench/dlp.ts measures speed): a
+// regular expression that backtracks takes minutes on these inputs, a linear one a fraction of a
+// second. The bound leaves room for a busy 2-core machine running other test files alongside.
+const LIMIT_MS = 5000;
+
+test('scanText: 1 MB adversarial inputs complete in seconds, not minutes', () => {
   const lines: string[] = [];
   for (const [name, text] of ADVERSARIAL) {
     const start = performance.now();
     scanText(text);
     const ms = performance.now() - start;
     lines.push(`${name}: ${ms.toFixed(0)} ms`);
-    assert.ok(ms < 1000, `${name} took ${ms.toFixed(0)} ms`);
+    assert.ok(ms < LIMIT_MS, `${name} took ${ms.toFixed(0)} ms`);
   }
   process.stdout.write(`# ${lines.join(', ')}\n`);
 });
 
-test('htmlToText and scanMessage: 1 MB adversarial markup completes in well under a second each', () => {
+test('htmlToText and scanMessage: 1 MB adversarial markup completes in seconds, not minutes', () => {
   const inputs: [string, string][] = [
     ['open angles', fill('<')],
     ['unclosed tags', fill('<a ')],
@@ -65,10 +70,10 @@ test('htmlToText and scanMessage: 1 MB adversarial markup completes in well unde
     htmlToText(html);
     scanMessage({ html });
     const ms = performance.now() - start;
-    assert.ok(ms < 1000, `${name} took ${ms.toFixed(0)} ms`);
+    assert.ok(ms < LIMIT_MS, `${name} took ${ms.toFixed(0)} ms`);
   }
   const csv = fill('"a,b",,,"\n');
   const start = performance.now();
   scanMessage({ attachments: [{ filename: 'x.csv', content: Buffer.from(csv) }] });
-  assert.ok(performance.now() - start < 1000);
+  assert.ok(performance.now() - start < LIMIT_MS);
 });

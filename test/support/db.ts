@@ -18,7 +18,7 @@ export const postgresAdminUrl =
   process.env.SEALPOST_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function probePostgres(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: postgresAdminUrl, connectionTimeoutMillis: 2000 });
+  const client = new pg.Client({ connectionString: postgresAdminUrl, connectionTimeoutMillis: 15_000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
