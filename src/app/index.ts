@@ -17,7 +17,14 @@ import { domainRoutes } from '../domains/index.ts';
 import { encryptPgpMime, encryptSmime } from '../encryption/index.ts';
 import { buildHttpServer, type HttpServer } from '../http/server.ts';
 import type { Actor } from '../http/types.ts';
-import { type IdentityDeps, IdentityService, type InitResult, identityRoutes } from '../identity/index.ts';
+import {
+  authRoutes,
+  consoleRoutes,
+  type IdentityDeps,
+  IdentityService,
+  type InitResult,
+  identityRoutes,
+} from '../identity/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { Metrics } from '../metrics/index.ts';
 import { messageRoutes } from '../messages/index.ts';
@@ -45,8 +52,20 @@ import {
   portalRoutes,
 } from '../portal/index.ts';
 import { createSmsSender } from '../sms/index.ts';
+import { EngagementKeys, engagementRoutes, feedbackRoutes, Personaliser } from '../engagement/index.ts';
 import { suppressionRoutes } from '../suppressions/index.ts';
+import { reportRoutes } from '../reports/index.ts';
 import { recipientKeyRoutes } from '../recipient-keys/index.ts';
+import { eventRoutes } from '../events/index.ts';
+import {
+  defineWebhookQueues,
+  makeResolver,
+  startWebhookWorker,
+  type WebhookDeps,
+  type WebhookWorker,
+  webhookRoutes,
+  webhookSettings,
+} from '../webhooks/index.ts';
 
 export type Role = 'api' | 'worker' | 'smtp';
 export const ROLES: readonly Role[] = ['api', 'worker', 'smtp'];
@@ -71,9 +90,12 @@ export class App {
   readonly clock: () => Date;
   /** Uploaded keys, then Web Key Directories; a test points `keyFinder.port` at its own server. */
   readonly keyFinder: RecipientKeyFinder;
+  /** Signs and checks tracking and unsubscribe links. */
+  readonly engagementKeys: EngagementKeys;
   http: HttpServer | null = null;
   outbound: Outbound | null = null;
   secureline: Secureline | null = null;
+  webhooks: WebhookWorker | null = null;
   private readonly identityDeps: IdentityDeps;
   private roles: Role[] = [];
 
@@ -88,9 +110,12 @@ export class App {
       audit: (q, record) => this.audit(q, record),
       createOrgKey: (q, orgId) => keyring.createOrgKey(q, orgId),
       clock: this.clock,
+      keyring,
+      publicUrl: config.publicUrl,
     };
     this.identity = new IdentityService(this.identityDeps);
     this.queue = new JobQueue(db, { superviseIntervalSeconds: config.queueSuperviseSeconds });
+    this.engagementKeys = new EngagementKeys(db, keyring);
     this.keyFinder = new RecipientKeyFinder({
       dnsServers: config.dnsServers,
       extraCaFile: config.extraCaFile,
@@ -134,6 +159,12 @@ export class App {
 
   /** Moves every staged audit event into its chain now. */
   async flushAudit(): Promise<void> {
+    // A periodic flush in flight holds its batch until it commits: wait for it, then drain.
+    await this.flushing;
+    await this.drainAuditOutbox();
+  }
+
+  private async drainAuditOutbox(): Promise<void> {
     while ((await flushAuditOutbox(this.db)) > 0);
   }
 
@@ -144,7 +175,7 @@ export class App {
   private startAuditFlusher(): void {
     this.auditFlusher = setInterval(() => {
       if (this.flushing) return;
-      this.flushing = this.flushAudit()
+      this.flushing = this.drainAuditOutbox()
         .catch((err: Error) => this.log.error({ err: err.message }, 'audit outbox flush failed; will retry'))
         .finally(() => (this.flushing = null));
     }, 250);
@@ -175,6 +206,7 @@ export class App {
       await this.queue.start();
       this.startAuditFlusher();
       await defineDeliveryQueue(this.queue, this.config.deliveryLeaseSeconds);
+      await defineWebhookQueues(this.queue, this.webhookDeps().settings);
       await this.queue.define(PORTAL_MAIL_QUEUE, {
         retryLimit: 8,
         retryDelaySeconds: 10,
@@ -197,7 +229,11 @@ export class App {
             throw new Error('database migrations are pending');
         },
         routes: [
+          eventRoutes({ db: this.db }),
+          webhookRoutes(this.webhookDeps()),
           identityRoutes(this.identityDeps),
+          authRoutes(this.identity.staff),
+          consoleRoutes(this.identity.staff),
           (app) => auditRoutes(app, { db: this.db }),
           domainRoutes({
             db: this.db,
@@ -212,7 +248,20 @@ export class App {
           portalRoutes(this.portalDeps()),
           portalControlRoutes(this.portalDeps()),
           brandingRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
+          engagementRoutes({
+            db: this.db,
+            keyring: this.keyring,
+            keys: this.engagementKeys,
+            audit: (q, record) => this.audit(q, record),
+            stageAudit: (q, record) => this.stageAudit(q, record),
+          }),
+          feedbackRoutes({
+            db: this.db,
+            audit: (q, record) => this.audit(q, record),
+            stageAudit: (q, record) => this.stageAudit(q, record),
+          }),
           suppressionRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
+          reportRoutes({ db: this.db, audit: (q, record) => this.audit(q, record), clock: this.clock }),
           sandboxRoutes({ db: this.db, keyring: this.keyring, mode: this.config.mode }),
           preferenceRoutes({ db: this.db, audit: (q, record) => this.audit(q, record) }),
           policyRoutes({
@@ -244,6 +293,23 @@ export class App {
       maxBytes: this.config.messageMaxBytes,
       sandbox: this.config.mode === 'sandbox',
     };
+  }
+
+  private webhookDepsMemo: WebhookDeps | null = null;
+
+  /** Webhook endpoints, fan-out and delivery (a bad SEALPOST_WEBHOOK_RETRY_SCHEDULE fails here). */
+  private webhookDeps(): WebhookDeps {
+    this.webhookDepsMemo ??= {
+      db: this.db,
+      keyring: this.keyring,
+      queue: this.queue,
+      audit: (q, record) => this.audit(q, record),
+      clock: this.clock,
+      log: this.log,
+      settings: webhookSettings(this.config),
+      resolve: makeResolver(this.config.dnsServers),
+    };
+    return this.webhookDepsMemo;
   }
 
   private portalDeps(): PortalDeps {
@@ -280,6 +346,7 @@ export class App {
         heloName: config.mailHostname,
       });
     const transport = this.outbound ?? new CaptureTransport(this.db, this.keyring);
+    const personaliser = new Personaliser(this.engagementKeys, config.publicUrl);
     this.secureline = new Secureline({
       db: this.db,
       keyring: this.keyring,
@@ -298,12 +365,14 @@ export class App {
       retryBaseSeconds: config.deliveryRetrySeconds,
       portalExpiryDays: config.portalExpiryDays,
       sandbox: config.mode === 'sandbox',
+      personalise: (content, ctx) => personaliser.personalise(content, ctx),
       observe: (method, outcome, seconds) => {
         this.metrics.deliveryAttempts.labels(method, outcome).inc();
         this.metrics.deliverySeconds.labels(method).observe(seconds);
       },
     });
     await startDeliveryWorker(this.queue, this.secureline, { concurrency: config.deliveryConcurrency });
+    this.webhooks = await startWebhookWorker(this.webhookDeps());
     const secureline = this.secureline;
     const mailer = new PortalMailer({
       db: this.db,
@@ -370,6 +439,8 @@ export class App {
   /** Stops serving and working, chains what is staged, and leaves the database open. */
   async stopServices(options: { queueTimeoutMs?: number } = {}): Promise<void> {
     if (this.http) await this.http.close();
+    await this.webhooks?.stop();
+    this.webhooks = null;
     if (this.roles.includes('worker') || this.roles.includes('api'))
       await this.queue.stop(options.queueTimeoutMs ? { timeoutMs: options.queueTimeoutMs } : {});
     await this.outbound?.close();

@@ -22,7 +22,10 @@ export {
   type AuditInput,
   type AuditOutcome,
   type AuditScalar,
+  type AuditEventRow,
   auditEventJson,
+  EVENT_COLUMNS,
+  eventFromRow,
   SYSTEM_ORG_ID,
 } from './types.ts';
 export {

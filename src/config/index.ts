@@ -44,6 +44,16 @@ export interface Config {
   smsToken?: string;
   smsFrom?: string;
   smsTimeoutSeconds: number;
+  webhookAllowHttp: boolean;
+  webhookAllowPrivate: boolean;
+  webhookConnectTimeoutSeconds: number;
+  webhookTimeoutSeconds: number;
+  webhookRetrySchedule: string;
+  webhookDisableAfterHours: number;
+  webhookDisableAfterFailures: number;
+  webhookConcurrency: number;
+  webhookEndpointConcurrency: number;
+  webhookLogDays: number;
 }
 
 /** Every mistake found in the configuration, one line each, so an operator fixes them in one pass. */

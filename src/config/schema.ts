@@ -349,4 +349,96 @@ export const settings: readonly Setting[] = [
     description:
       'How long one request to the SMS carrier may take, connection to last byte, before it counts as failed (and may be retried).',
   },
+  {
+    key: 'webhookAllowHttp',
+    env: 'SEALPOST_WEBHOOK_ALLOW_HTTP',
+    type: 'boolean',
+    default: 'false',
+    description:
+      'Allow webhook endpoints with http:// URLs. Events would then travel unencrypted: for development only. Otherwise endpoints must be https://.',
+  },
+  {
+    key: 'webhookAllowPrivate',
+    env: 'SEALPOST_WEBHOOK_ALLOW_PRIVATE',
+    type: 'boolean',
+    default: 'false',
+    description:
+      'Allow webhook endpoints on loopback, private (RFC 1918), link-local, carrier-grade NAT and IPv6 unique-local addresses. Off, such endpoints are refused when created and at every delivery (checked on the address connected to), so a webhook cannot reach inside your network. For development and tests only.',
+  },
+  {
+    key: 'webhookConnectTimeoutSeconds',
+    env: 'SEALPOST_WEBHOOK_CONNECT_TIMEOUT_SECONDS',
+    type: 'integer',
+    default: '5',
+    min: 1,
+    max: 60,
+    description: 'How long connecting to a webhook endpoint (TCP and TLS) may take before the attempt fails.',
+  },
+  {
+    key: 'webhookTimeoutSeconds',
+    env: 'SEALPOST_WEBHOOK_TIMEOUT_SECONDS',
+    type: 'integer',
+    default: '15',
+    min: 1,
+    max: 120,
+    description:
+      'How long one webhook attempt may take, connecting to the last byte of the answer, before it fails (and is retried).',
+  },
+  {
+    key: 'webhookRetrySchedule',
+    env: 'SEALPOST_WEBHOOK_RETRY_SCHEDULE',
+    type: 'string',
+    default: '5s,5m,30m,2h,5h,10h,10h,14h,20h,24h',
+    description:
+      'The waits before each retry of a failed webhook delivery (s, m, h, d units). The default makes 11 attempts over about 3.6 days; after the last one fails the delivery has failed for good (replay it from the API).',
+  },
+  {
+    key: 'webhookDisableAfterHours',
+    env: 'SEALPOST_WEBHOOK_DISABLE_AFTER_HOURS',
+    type: 'integer',
+    default: '120',
+    min: 1,
+    max: 8760,
+    description:
+      'A webhook endpoint whose every attempt has failed for this long is disabled, and the organisation told through its audit trail (webhook.disabled). Re-enable it from the API, then replay what it missed.',
+  },
+  {
+    key: 'webhookDisableAfterFailures',
+    env: 'SEALPOST_WEBHOOK_DISABLE_AFTER_FAILURES',
+    type: 'integer',
+    default: '0',
+    min: 0,
+    max: 1000000,
+    description:
+      'Also disable a webhook endpoint after this many failed attempts in a row, however short the time (0: only SEALPOST_WEBHOOK_DISABLE_AFTER_HOURS applies).',
+  },
+  {
+    key: 'webhookConcurrency',
+    env: 'SEALPOST_WEBHOOK_CONCURRENCY',
+    type: 'integer',
+    default: '16',
+    min: 1,
+    max: 256,
+    description:
+      'Webhook endpoints one worker process sends to at once. Each endpoint is served by one worker at a time, so a slow endpoint holds one of these, never mail delivery or the other endpoints.',
+  },
+  {
+    key: 'webhookEndpointConcurrency',
+    env: 'SEALPOST_WEBHOOK_ENDPOINT_CONCURRENCY',
+    type: 'integer',
+    default: '8',
+    min: 1,
+    max: 64,
+    description:
+      'Requests in flight to one webhook endpoint at most, across all workers. 1 sends each endpoint its events one at a time, first attempts in the order they happened.',
+  },
+  {
+    key: 'webhookLogDays',
+    env: 'SEALPOST_WEBHOOK_LOG_DAYS',
+    type: 'integer',
+    default: '30',
+    min: 1,
+    max: 3650,
+    description: 'How long finished webhook deliveries and their attempts stay in the delivery log.',
+  },
 ];

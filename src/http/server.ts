@@ -117,13 +117,16 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
         title: 'Sealpost API',
         version: '1',
         description:
-          'Secure healthcare communications. Authenticate with `Authorization: Bearer spk_...`. Errors are RFC 9457 problem details.',
+          'Secure healthcare communications. Authenticate with `Authorization: Bearer spk_...`, or as a signed-in person with the session cookie (state-changing requests then need the `X-CSRF-Token` given at sign-in, and the same origin). Errors are RFC 9457 problem details.',
       },
       servers: [{ url: config.publicUrl }],
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'spk_...' } },
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'spk_...' },
+          sessionCookie: { type: 'apiKey', in: 'cookie', name: 'sealpost_staff' },
+        },
       },
-      security: [{ apiKey: [] }],
+      security: [{ apiKey: [] }, { sessionCookie: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });

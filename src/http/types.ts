@@ -12,6 +12,8 @@ export interface RequestAuth {
   orgId: string;
   actor: Actor;
   scopes: readonly string[];
+  /** Present when a staff user's session cookie authenticated the request (not an API key). */
+  session?: { id: string; userId: string; authenticatedAt: Date };
 }
 
 declare module 'fastify' {

@@ -15,6 +15,8 @@ export const PERMISSIONS = [
   'recipient_keys:manage',
   'messages:send',
   'messages:read',
+  'webhooks:read',
+  'webhooks:manage',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -32,6 +34,7 @@ export const ROLES: Record<string, readonly Permission[]> = {
     'messages:read',
     'domains:read',
     'recipient_keys:read',
+    'webhooks:read',
   ],
   sender: ['org:read', 'messages:send', 'messages:read', 'domains:read', 'recipient_keys:read'],
   marketer: ['org:read', 'messages:send', 'messages:read', 'domains:read', 'recipient_keys:read'],

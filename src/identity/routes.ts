@@ -6,6 +6,7 @@ import type { HttpServer } from '../http/server.ts';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { IdentityDeps } from './service.ts';
+import { recentAuth } from './staff-auth.ts';
 import { listUsers } from './users.ts';
 
 const ApiKeySchema = Type.Object({
@@ -73,6 +74,8 @@ export function identityRoutes(deps: IdentityDeps) {
         },
       },
       async (request, reply) => {
+        // A person creating a key must have proved who they are in the last few minutes.
+        recentAuth(request, deps.clock?.() ?? new Date());
         const { name, scopes, expires_at } = request.body;
         // No escalation: a key can hand out only permissions its creator holds.
         const beyond = scopes.filter((s) => !request.auth.scopes.includes(s));

@@ -5,6 +5,7 @@ import { errors } from '../errors/index.ts';
 import type { Actor, RequestAuth } from '../http/types.ts';
 import { checkApiKey, createApiKey, touchApiKey } from './api-keys.ts';
 import { PERMISSIONS } from './permissions.ts';
+import { StaffAuth, type StaffAuthDeps } from './staff-auth.ts';
 import { createUser, generatePassword } from './users.ts';
 
 export interface IdentityDeps {
@@ -12,6 +13,9 @@ export interface IdentityDeps {
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
   createOrgKey(q: Queryable, orgId: string): Promise<unknown>;
   clock?: () => Date;
+  /** For staff sign-in: TOTP secrets are sealed; passkeys and cookies follow the public URL. */
+  keyring?: StaffAuthDeps['keyring'];
+  publicUrl?: string;
 }
 
 export interface InitResult {
@@ -32,10 +36,13 @@ export class IdentityService {
   private readonly deps: IdentityDeps;
   private readonly clock: () => Date;
   private readonly touched = new Map<string, number>();
+  /** Staff sign-in, sessions and second factors. */
+  readonly staff: StaffAuth;
 
   constructor(deps: IdentityDeps) {
     this.deps = deps;
     this.clock = deps.clock ?? (() => new Date());
+    this.staff = new StaffAuth(deps);
   }
 
   /** Creates an organisation with its key, a first administrator and a first API key, atomically. */
@@ -84,10 +91,18 @@ export class IdentityService {
     });
   }
 
-  /** Finds who is calling from the Authorization header; refuses with 401 and records why. */
+  /**
+   * Finds who is calling: an API key in the Authorization header, else a staff session cookie
+   * (whose role's permissions become the request's scopes, and whose state-changing requests must
+   * be same-origin with the CSRF token); refuses with 401 and records why.
+   */
   async authenticate(request: FastifyRequest): Promise<RequestAuth> {
     const header = request.headers.authorization;
-    if (!header) throw errors.unauthorized();
+    if (!header) {
+      const session = await this.staff.authenticateSession(request);
+      if (session) return session;
+      throw errors.unauthorized();
+    }
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw errors.unauthorized('Use "Authorization: Bearer <API key>".');
     const now = this.clock();

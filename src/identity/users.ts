@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
+import { normalisePassword } from '../passwords/index.ts';
 import { ROLES } from './permissions.ts';
 
 export interface User {
@@ -19,11 +20,11 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 /** argon2id with the library's defaults (RFC 9106's second recommended setting). */
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, { type: argon2.argon2id });
+  return argon2.hash(normalisePassword(password), { type: argon2.argon2id });
 }
 
 export function verifyPassword(hash: string, password: string): Promise<boolean> {
-  return argon2.verify(hash, password).catch(() => false);
+  return argon2.verify(hash, normalisePassword(password)).catch(() => false);
 }
 
 /** A password for a first sign-in: 24 characters from a 64-symbol alphabet (144 bits). */

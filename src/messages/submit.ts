@@ -59,7 +59,10 @@ export async function checkSendable(q: Queryable, orgId: string, content: Messag
       { status: 422 },
     );
   const recipients = [...content.to, ...content.cc, ...content.bcc].map((m) => m.address);
-  const suppressed = await suppressedAmong(q, orgId, recipients);
+  // An unsubscribe holds back marketing mail only: a patient who unsubscribed still gets their results.
+  const suppressed = (await suppressedAmong(q, orgId, recipients)).filter(
+    (s) => s.reason !== 'unsubscribe' || content.marketing === true,
+  );
   if (suppressed.length > 0)
     throw new SealpostError('recipients_suppressed', `${suppressed.length} recipient(s) are suppressed.`, {
       status: 422,

@@ -67,6 +67,10 @@ export interface MessageContent {
   metadata: Record<string, string>;
   /** How recipients who read in the portal prove who they are, and what they may do there. */
   portal?: PortalOptions;
+  /** Count clicks (signed redirect links) and opens (a pixel); both off unless asked for. */
+  tracking?: { clicks?: boolean; opens?: boolean };
+  /** Marketing mail: a one-click unsubscribe, and unsubscribed recipients refused. */
+  marketing?: boolean;
   /** Bytes of subject, bodies and decoded attachments. */
   size: number;
 }
@@ -143,6 +147,30 @@ export const MessageRequestSchema = Type.Object(
       }),
     ),
     send_at: Type.Optional(Type.String({ format: 'date-time', description: 'Deliver no earlier than this' })),
+    tracking: Type.Optional(
+      Type.Object(
+        {
+          clicks: Type.Optional(
+            Type.Boolean({
+              description:
+                'Links in the HTML go through signed redirect links that record link.clicked (the destination never appears in the link)',
+            }),
+          ),
+          opens: Type.Optional(
+            Type.Boolean({
+              description: 'A 1×1 image records message.opened. Off by default; never in portal notices',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    marketing: Type.Optional(
+      Type.Boolean({
+        description:
+          'Marketing mail: carries a one-click unsubscribe (RFC 8058 List-Unsubscribe and List-Unsubscribe-Post, plus a footer link); recipients who unsubscribed are refused for marketing mail only',
+      }),
+    ),
     portal: Type.Optional(
       Type.Object(
         {

@@ -152,6 +152,8 @@ export function validateMessage(body: MessageRequest, maxBytes: number): Message
     attachments,
     metadata: body.metadata ?? {},
     ...(portal ? { portal } : {}),
+    ...(body.tracking && (body.tracking.clicks || body.tracking.opens) ? { tracking: body.tracking } : {}),
+    ...(body.marketing ? { marketing: true } : {}),
     size,
   };
 }

@@ -8,3 +8,4 @@ export { PORTAL_MAIL_QUEUE, type PortalDeps, type PortalMailJob } from './types.
 export { brandingRoutes } from './branding-routes.ts';
 export { expirePortalDeliveries, portalControlRoutes } from './control.ts';
 export { portalRoutes } from './routes.ts';
+export { escapeHtml, Html, html } from './html.ts';

@@ -170,7 +170,10 @@ export class Secureline {
     startedAt: Date,
   ): Promise<Attempt> {
     const base = { number, startedAt, method: choice.method };
-    let raw = await buildMessage(content, message.rfc_message_id, message.created_at);
+    const copy = this.deps.personalise
+      ? await this.deps.personalise(content, { orgId: message.org_id, recipientId: recipient.recipient_id })
+      : content;
+    let raw = await buildMessage(copy, message.rfc_message_id, message.created_at);
     try {
       const outerSubject = policy.hide_subject ? NEUTRAL_SUBJECT : undefined;
       if (choice.method === 'pgp')

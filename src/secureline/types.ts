@@ -2,7 +2,7 @@ import type { AuditInput } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { Method } from '../messages/index.ts';
+import type { MessageContent, Method } from '../messages/index.ts';
 import type { SendOutcome, SendRequest } from '../outbound/index.ts';
 import type { JobQueue } from '../queue/index.ts';
 
@@ -58,6 +58,8 @@ export interface SecurelineDeps {
   portalExpiryDays: number;
   /** This process captures instead of sending (SEALPOST_MODE=sandbox). */
   sandbox: boolean;
+  /** One recipient's copy: tracked links, open pixel, unsubscribe (src/engagement). */
+  personalise?(content: MessageContent, ctx: { orgId: string; recipientId: string }): Promise<MessageContent>;
   /** Called once per finished attempt, for metrics. */
   observe?(method: Method, outcome: string, seconds: number): void;
 }

@@ -14,7 +14,10 @@ export interface SuppressionDeps {
 
 const SuppressionSchema = Type.Object({
   address: Type.String(),
-  reason: Type.String({ description: 'hard_bounce, complaint or manual' }),
+  reason: Type.String({
+    description:
+      'hard_bounce, complaint or manual (all mail held back), or unsubscribe (marketing mail only)',
+  }),
   detail: Nullable(Type.String()),
   message_id: Nullable(Type.String()),
   created_at: DateTime,

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/index.ts';
 
-export type SuppressionReason = 'hard_bounce' | 'complaint' | 'manual';
+/** `unsubscribe` holds back marketing mail only; the others hold back all mail. */
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'manual' | 'unsubscribe';
 
 export interface Suppression {
   address: string;
@@ -25,7 +26,10 @@ export async function suppressedAmong(
   return rows;
 }
 
-/** Suppresses an address; an address already suppressed keeps its first reason. */
+/**
+ * Suppresses an address. An address already suppressed keeps its first reason, except that any
+ * other reason replaces an unsubscribe (which held back marketing mail only).
+ */
 export async function suppress(
   q: Queryable,
   orgId: string,
@@ -33,7 +37,9 @@ export async function suppress(
 ): Promise<void> {
   await q.query(
     `INSERT INTO suppressions (org_id, address, reason, detail, message_id) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (org_id, address) DO NOTHING`,
+     ON CONFLICT (org_id, address) DO UPDATE SET reason = EXCLUDED.reason, detail = EXCLUDED.detail,
+       message_id = EXCLUDED.message_id, created_at = now()
+     WHERE suppressions.reason = 'unsubscribe' AND EXCLUDED.reason <> 'unsubscribe'`,
     [orgId, entry.address.toLowerCase(), entry.reason, entry.detail ?? null, entry.messageId ?? null],
   );
 }

@@ -38,6 +38,35 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/messages/{id}/recipients/{recipient_id}/notice': undefined,
   'POST /v1/messages/{id}/recipients/{recipient_id}/unlock': undefined,
   'PUT /v1/branding': { display_name: 'Beta probe', color: '#112233' },
+  'POST /v1/webhooks': { url: 'https://93.184.215.14/beta-hook' },
+  'PATCH /v1/webhooks/{id}': { description: 'probe', enabled: false },
+  'POST /v1/webhooks/{id}/rotate-secret': { overlap_hours: 0 },
+  'POST /v1/webhooks/{id}/test': undefined,
+  'POST /v1/webhooks/{id}/replay': { event_id: '5a1db0c5-0000-4000-8000-000000000001' },
+  // The /v1/auth routes act on the caller's own session: B calls them signed in (see bSession).
+  // 'POST /v1/auth/sign-in' and 'POST /v1/auth/reauthenticate' are set in before(): B's password.
+  'POST /v1/auth/second-factor': { method: 'totp', code: '123456' },
+  'POST /v1/auth/second-factor/passkey/options': undefined,
+  'POST /v1/auth/second-factor/passkey': { credential: {} },
+  'POST /v1/auth/sign-out': undefined,
+  'POST /v1/auth/password': { current_password: 'not the password', new_password: 'x' },
+  'POST /v1/auth/factors/totp': undefined,
+  'POST /v1/auth/factors/totp/confirm': { code: '000000' },
+  'POST /v1/auth/factors/passkeys/options': undefined,
+  'POST /v1/auth/factors/passkeys': { credential: {} },
+  'POST /v1/auth/recovery-codes': undefined,
+  'PATCH /v1/policies/auth': { idle_minutes: 20 },
+  'POST /v1/users/{id}/unlock': undefined,
+};
+
+// Query strings tried besides none. A route with a format parameter (a download) must be taught
+// here: the downloads are where a whole tenant's data would leave at once.
+const SAMPLE_QUERIES: Record<string, string[]> = {
+  'GET /v1/audit-events': ['format=csv'],
+  'GET /v1/reports/messages': ['group_by=sender&format=csv', 'group_by=domain&interval=week'],
+  'GET /v1/reports/portal': ['group_by=tag&format=csv'],
+  'GET /v1/reports/deliverability': ['group_by=domain&format=csv'],
+  'GET /v1/reports/protection': ['format=csv', 'limit=1'],
 };
 
 describeEachDb('tenant isolation on every route', (suite) => {
@@ -48,6 +77,22 @@ describeEachDb('tenant isolation on every route', (suite) => {
   let aRecipientKey: { id: string; fingerprint: string };
   let aMessageId: string;
   let aRecipientId: string;
+  let aWebhookId: string;
+  let aSessionId: string;
+  let aUserId: string;
+
+  /** B's administrator, freshly signed in: the cookie, the CSRF token and the same origin. */
+  async function bSession(): Promise<Record<string, string>> {
+    const res = await server.request('POST', '/v1/auth/sign-in', {
+      body: { email: b.admin_email, password: b.admin_password },
+    });
+    assert.equal(res.status, 200, res.text);
+    return {
+      cookie: /^([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!,
+      'x-csrf-token': res.body.csrf_token,
+      origin: new URL(server.config.publicUrl).origin,
+    };
+  }
 
   before(async () => {
     server = await startTestServer(suite.testDb);
@@ -87,6 +132,27 @@ describeEachDb('tenant isolation on every route', (suite) => {
     assert.equal(sent.status, 202, sent.text);
     aMessageId = sent.body.id;
     aRecipientId = sent.body.recipients[0].id;
+    // A bounce report naming A's recipient, handed in by B: it must touch nothing.
+    SAMPLE_BODIES['POST /v1/inbound/reports'] = {
+      raw: Buffer.from(
+        [
+          `To: bounces+${aRecipientId}@alpha-clinic.example`,
+          'Content-Type: multipart/report; report-type=delivery-status; boundary="B"',
+          '',
+          '--B',
+          'Content-Type: message/delivery-status',
+          '',
+          'Reporting-MTA: dns; mx.example',
+          '',
+          'Final-Recipient: rfc822; pat@alpha-patients.example',
+          'Action: failed',
+          'Status: 5.1.1',
+          '',
+          '--B--',
+          '',
+        ].join('\r\n'),
+      ).toString('base64'),
+    };
     // A's recipient waiting in the portal, so revoke, unlock and notice have something to refuse B.
     await suite.db.query(
       `INSERT INTO portal_deliveries (org_id, recipient_id, token_hash, token_sealed, reason, expires_at, locked_at)
@@ -109,6 +175,28 @@ describeEachDb('tenant isolation on every route', (suite) => {
       token: a.api_key,
       body: { address: 'gone@alpha-patients.example', protection: 'e2e' },
     });
+    const hook = await server.request('POST', '/v1/webhooks', {
+      token: a.api_key,
+      body: { url: 'https://93.184.215.14/alpha-hook', include_phi: true },
+    });
+    assert.equal(hook.status, 201, hook.text);
+    aWebhookId = hook.body.id;
+    SAMPLE_BODIES['POST /v1/auth/sign-in'] = { email: b.admin_email, password: b.admin_password };
+    SAMPLE_BODIES['POST /v1/auth/reauthenticate'] = { password: b.admin_password };
+    // A's administrator signed in: a session B must not see or end.
+    const aSignIn = await server.request('POST', '/v1/auth/sign-in', {
+      body: { email: a.admin_email, password: a.admin_password },
+    });
+    assert.equal(aSignIn.status, 200, aSignIn.text);
+    aSessionId = (
+      await suite.db.query<{ session_id: string }>(
+        'SELECT session_id FROM staff_sessions WHERE org_id = $1',
+        [a.org_id],
+      )
+    ).rows[0]!.session_id;
+    aUserId = (
+      await suite.db.query<{ user_id: string }>('SELECT user_id FROM users WHERE org_id = $1', [a.org_id])
+    ).rows[0]!.user_id;
     await server.app.flushAudit(); // staged events chained now, before the test takes its snapshot
   });
   after(() => server.close());
@@ -140,6 +228,17 @@ describeEachDb('tenant isolation on every route', (suite) => {
       ).rows,
       ...(await suite.db.query('SELECT * FROM portal_deliveries WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT * FROM org_branding WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM webhook_endpoints WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM webhook_secrets WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM webhook_deliveries WHERE org_id = $1', [a.org_id])).rows,
+      ...(
+        await suite.db.query(
+          'SELECT session_id, stage, ended_at, authenticated_at FROM staff_sessions WHERE org_id = $1',
+          [a.org_id],
+        )
+      ).rows,
+      ...(await suite.db.query('SELECT * FROM staff_auth_policies WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM staff_totp WHERE org_id = $1', [a.org_id])).rows,
     ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(
@@ -159,6 +258,10 @@ describeEachDb('tenant isolation on every route', (suite) => {
       aRecipientId,
       'alpha-patients',
       'Alpha Clinic Care',
+      aWebhookId,
+      'alpha-hook',
+      aSessionId,
+      aUserId,
       ...eventIds,
     ];
 
@@ -166,6 +269,7 @@ describeEachDb('tenant isolation on every route', (suite) => {
       paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
     };
     const exercised: string[] = [];
+    let bHeaders: Record<string, string> | null = null;
     for (const [path, operations] of Object.entries(doc.paths)) {
       if (!path.startsWith('/v1/')) continue;
       for (const method of Object.keys(operations)) {
@@ -176,9 +280,17 @@ describeEachDb('tenant isolation on every route', (suite) => {
             ? aRecipientKey.id
             : path.startsWith('/v1/messages/')
               ? aMessageId
-              : path.startsWith('/v1/sandbox/')
-                ? '5a1db0c5-0000-4000-8000-000000000000' // this server captures nothing: any id is unknown
-                : aKeyId,
+              : path.startsWith('/v1/webhooks/')
+                ? aWebhookId
+                : path.startsWith('/v1/sandbox/')
+                  ? '5a1db0c5-0000-4000-8000-000000000000' // this server captures nothing: any id is unknown
+                  : path.startsWith('/v1/auth/sessions/')
+                    ? aSessionId
+                    : path.startsWith('/v1/users/')
+                      ? aUserId
+                      : path.startsWith('/v1/auth/factors/passkeys/')
+                        ? 'alpha-passkey-credential'
+                        : aKeyId,
           domain: 'alpha-clinic.example',
           address: 'gone@alpha-patients.example',
           recipient_id: aRecipientId,
@@ -190,14 +302,26 @@ describeEachDb('tenant isolation on every route', (suite) => {
         const name = `${method.toUpperCase()} ${path}`;
         const needsBody = method === 'post' || method === 'put' || method === 'patch';
         if (needsBody) assert.ok(name in SAMPLE_BODIES, `teach this test a sample body for ${name}`);
-        const res = await server.request(method.toUpperCase(), concrete, {
-          token: b.api_key,
-          body: needsBody ? SAMPLE_BODIES[name] : undefined,
-        });
-        assert.ok(res.status < 500, `${name} answered ${res.status}`);
-        if (params.length > 0) assert.equal(res.status, 404, `${name} with A's id must be not found for B`);
-        for (const secret of secrets) {
-          assert.ok(!res.text.includes(secret), `${name} leaked ${secret} of tenant A`);
+        const query = operations[method]!.parameters?.filter((p) => p.in === 'query') ?? [];
+        if (query.some((p) => p.name === 'format'))
+          assert.ok(name in SAMPLE_QUERIES, `teach this test sample queries (downloads) for ${name}`);
+        for (const sample of ['', ...(SAMPLE_QUERIES[name] ?? [])]) {
+          const body = needsBody ? SAMPLE_BODIES[name] : undefined;
+          const signedIn = path.startsWith('/v1/auth/') ? (bHeaders ??= await bSession()) : null;
+          const res = await server.request(
+            method.toUpperCase(),
+            sample ? `${concrete}?${sample}` : concrete,
+            signedIn ? { headers: signedIn, body } : { token: b.api_key, body },
+          );
+          // Signing out or revoking sessions ends B's: the next call signs in again.
+          if (name === 'POST /v1/auth/sign-out' || name.startsWith('DELETE /v1/auth/sessions'))
+            bHeaders = null;
+          assert.ok(res.status < 500, `${name} ${sample} answered ${res.status}`);
+          if (params.length > 0) assert.equal(res.status, 404, `${name} with A's id must be not found for B`);
+          if (sample) assert.equal(res.status, 200, `${name}?${sample}: ${res.text}`);
+          for (const secret of secrets) {
+            assert.ok(!res.text.includes(secret), `${name} ${sample} leaked ${secret} of tenant A`);
+          }
         }
         exercised.push(name);
       }
