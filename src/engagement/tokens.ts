@@ -86,8 +86,10 @@ export class EngagementKeys {
     const orgId = uuidOf(body.subarray(2, 18));
     let key: Buffer;
     try {
-      const { rows } = await this.db.query('SELECT 1 FROM engagement_keys WHERE org_id = $1', [orgId]);
-      if (rows.length === 0) return null; // never made a link: nothing to check against
+      if (!this.cache.has(orgId)) {
+        const { rows } = await this.db.query('SELECT 1 FROM engagement_keys WHERE org_id = $1', [orgId]);
+        if (rows.length === 0) return null; // never made a link: nothing to check against
+      }
       key = await this.key(orgId);
     } catch {
       return null;

@@ -5,10 +5,7 @@ import { readFileSync } from 'node:fs';
 // at least 8 with a second factor, up to 256; any characters, counted as Unicode code points after
 // NFKC normalisation; common passwords (the shipped list, repeated, or padded with digits and
 // symbols) and the person's own address are refused. No forced rotation.
-//
-// The list still lives beside the portal, its first user; it moves here when the portal switches
-// to this module.
-const LIST = new URL('../portal/common-passwords.txt', import.meta.url);
+const LIST = new URL('./common-passwords.txt', import.meta.url);
 
 export const PASSWORD_MIN_SINGLE_FACTOR = 15;
 export const PASSWORD_MIN_WITH_SECOND_FACTOR = 8;

@@ -1,7 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import argon2 from 'argon2';
 import type { Queryable } from '../db/index.ts';
+import {
+  normalisePassword as normalise,
+  PASSWORD_MAX,
+  PASSWORD_MIN_SINGLE_FACTOR,
+  type PasswordProblem,
+  passwordProblem as sharedPasswordProblem,
+} from '../passwords/index.ts';
 import type { PortalRecipient } from './store.ts';
 import { type PortalDeps, recipientActor } from './types.ts';
 import { recordFailure } from './verification.ts';
@@ -13,8 +19,8 @@ import { recordFailure } from './verification.ts';
 // an argon2id hash is kept. Wrong passwords count toward the delivery's failure limit (like wrong
 // codes) and toward the account's own: 10 lock it for 15 minutes, whichever message they came by.
 
-export const PASSWORD_MIN = 15;
-export const PASSWORD_MAX = 256;
+export const PASSWORD_MIN = PASSWORD_MIN_SINGLE_FACTOR;
+export { PASSWORD_MAX };
 export const ACCOUNT_MAX_FAILURES = 10;
 export const ACCOUNT_LOCK_MINUTES = 15;
 
@@ -64,51 +70,13 @@ export async function hasAccount(q: Queryable, p: PortalRecipient): Promise<bool
   return accountsAllowed(p) && (await findAccount(q, p.orgId, p.address)) !== null;
 }
 
-// --- The password rules ----------------------------------------------------------------------
+// --- The password rules (src/passwords, shared with staff accounts) -----------------------------
 
-const COMMON = new Set(
-  readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('#')),
-);
+export type { PasswordProblem };
 
-/** NIST counts each Unicode code point as one character, after normalisation. */
-const normalise = (password: string) => password.normalize('NFKC');
-const length = (password: string) => [...password].length;
-
-export type PasswordProblem = 'too_short' | 'too_long' | 'common' | 'address' | 'mismatch';
-
-/** The listed password, repeated, or with digits and symbols around it; or one short run repeated. */
-function common(password: string): boolean {
-  const lower = password.toLowerCase();
-  const forms = new Set([lower, lower.replace(/\s+/g, '')]);
-  for (const form of [...forms])
-    forms.add(form.replace(/^[\p{N}\p{P}\p{S}\p{Z}]+|[\p{N}\p{P}\p{S}\p{Z}]+$/gu, ''));
-  for (const form of forms) {
-    if (COMMON.has(form) || /^(.{1,3})\1+$/su.test(form)) return true;
-    for (let size = 3; size <= form.length / 2; size++)
-      if (
-        form.length % size === 0 &&
-        COMMON.has(form.slice(0, size)) &&
-        form === form.slice(0, size).repeat(form.length / size)
-      )
-        return true;
-  }
-  return false;
-}
-
-export function passwordProblem(password: string, address: string, again?: string): PasswordProblem | null {
-  const given = normalise(password);
-  if (length(given) < PASSWORD_MIN) return 'too_short';
-  if (length(given) > PASSWORD_MAX) return 'too_long';
-  if (common(given)) return 'common';
-  const lower = given.toLowerCase();
-  const local = address.slice(0, address.lastIndexOf('@')).toLowerCase();
-  if (lower.includes(address.toLowerCase()) || (local.length >= 3 && lower.includes(local))) return 'address';
-  if (again !== undefined && normalise(again) !== given) return 'mismatch';
-  return null;
-}
+/** A portal password is the account's only factor: the single-factor minimum applies. */
+export const passwordProblem = (password: string, address: string, again?: string) =>
+  sharedPasswordProblem(password, { address, ...(again !== undefined ? { again } : {}) });
 
 /** argon2id with the library's defaults (m = 64 MiB, t = 3, p = 4: RFC 9106's second setting). */
 const hashPassword = (password: string) => argon2.hash(normalise(password), { type: argon2.argon2id });

@@ -76,7 +76,8 @@ export class PortalMailer {
       });
       const outcome = await this.deps.sendMail({ message, recipientId: job.recipient_id, to, raw });
       if (outcome.status === 'deferred')
-        throw new Error(`portal ${job.kind} mail deferred: ${outcome.detail ?? ''}`);
+        // The server's reply can quote the address: it stays out of the job's stored error.
+        throw new Error(`portal ${job.kind} mail deferred`);
       if (outcome.status !== 'delivered')
         this.deps.log.warn(
           { org_id: job.org_id, recipient_id: job.recipient_id, kind: job.kind, status: outcome.status },

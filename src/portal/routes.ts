@@ -249,20 +249,9 @@ export function portalRoutes(deps: PortalDeps) {
       );
 
       portal.post('/secure/:token/reply', options, async (request: TokenRequest, reply) => {
-        const found = await open(request, reply);
-        if (!found) return reply;
-        const { p, c } = found;
-        const session = await sessionOf(request, p);
-        if (!session) return reply.redirect(c.base!, 303);
-        const form = await readReply(request, { maxBytes: settings.uploadMaxBytes, maxFiles: MAX_FILES });
-        if (!crossSiteSafe(request) || !csrfValid(session.secret, form.csrf))
-          return page(reply, 403, problemPage(c, 'form', {}, c.base!));
-        if ('refused' in form)
-          return page(
-            reply,
-            413,
-            problemPage(c, 'upload', { reason: refusalText(c, form.refused) }, c.base!),
-          );
+        const posted = await signedInUpload(request, reply);
+        if (!posted) return reply;
+        const { p, c, session, form } = posted;
         if (!form.text.trim() && form.files.length === 0)
           return showMessage(
             request,
@@ -298,20 +287,9 @@ export function portalRoutes(deps: PortalDeps) {
       });
 
       portal.post('/secure/:token/new', options, async (request: TokenRequest, reply) => {
-        const found = await open(request, reply);
-        if (!found) return reply;
-        const { p, c } = found;
-        const session = await sessionOf(request, p);
-        if (!session) return reply.redirect(c.base!, 303);
-        const form = await readReply(request, { maxBytes: settings.uploadMaxBytes, maxFiles: MAX_FILES });
-        if (!crossSiteSafe(request) || !csrfValid(session.secret, form.csrf))
-          return page(reply, 403, problemPage(c, 'form', {}, c.base!));
-        if ('refused' in form)
-          return page(
-            reply,
-            413,
-            problemPage(c, 'upload', { reason: refusalText(c, form.refused) }, c.base!),
-          );
+        const posted = await signedInUpload(request, reply);
+        if (!posted) return reply;
+        const { p, c, session, form } = posted;
         const limits = { maxFiles: MAX_FILES, maxBytes: settings.uploadMaxBytes };
         if (!form.subject.trim() || !form.text.trim())
           return page(
@@ -397,6 +375,31 @@ export function portalRoutes(deps: PortalDeps) {
       }
     }
     return { p, c };
+  }
+
+  /**
+   * A form with files from a signed-in reader (a reply, a new message): the session, the CSRF
+   * token and the upload limits checked. Null when the answer has been sent.
+   */
+  async function signedInUpload(request: TokenRequest, reply: FastifyReply) {
+    const found = await open(request, reply);
+    if (!found) return null;
+    const { p, c } = found;
+    const session = await sessionOf(request, p);
+    if (!session) {
+      reply.redirect(c.base!, 303);
+      return null;
+    }
+    const form = await readReply(request, { maxBytes: settings.uploadMaxBytes, maxFiles: MAX_FILES });
+    if (!crossSiteSafe(request) || !csrfValid(session.secret, form.csrf)) {
+      page(reply, 403, problemPage(c, 'form', {}, c.base!));
+      return null;
+    }
+    if ('refused' in form) {
+      page(reply, 413, problemPage(c, 'upload', { reason: refusalText(c, form.refused) }, c.base!));
+      return null;
+    }
+    return { p, c, session, form };
   }
 
   /** Language, brand and this browser's CSRF token (set up on first sight). */
