@@ -330,7 +330,8 @@ describeEachDb('secure portal', (suite) => {
     await page.goto(second.link);
     await page.getByRole('heading', { name: 'This message has expired' }).waitFor();
     await assertAccessible(page, 'expired');
-    assert.equal(await server.app.expirePortal(), 1);
+    // The sweep (this call, or the worker's own minute job if it came first) marks it expired.
+    await server.app.expirePortal();
     const expired = await api('GET', `/v1/messages/${second.messageId}`);
     assert.equal(expired.body.recipients[0].state, 'expired');
     // The sender can give it more time.
