@@ -34,6 +34,8 @@ interface Row {
   accept: number[];
   endToEnd: number[];
   peakRssMb: number;
+  /** CPU (user + system) per message, in ms: API processes, worker processes, the bench itself. */
+  cpuMs: { api: number; worker: number; bench: number; postgres: number | null };
 }
 
 const percentiles = (values: number[]) => {
@@ -45,13 +47,46 @@ const percentiles = (values: number[]) => {
 const peakRss = (server: RunningServer) =>
   Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))![1]) / 1024;
 
+/** CPU time a process has used so far (user + system), in ms, from /proc (clock ticks of 10 ms). */
+const cpuOfPid = (pid: number) => {
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0; // gone
+  }
+};
+const cpuTime = (server: RunningServer) => cpuOfPid(server.process.pid!);
+
+/**
+ * CPU of the PostgreSQL backends serving one database, by pid (the server runs on this machine).
+ * Connections that close before the end are missed, so it is a floor.
+ */
+async function postgresCpu(dbName: string): Promise<Map<number, number>> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = $1',
+      [dbName],
+    );
+    return new Map(rows.map((r) => [r.pid, cpuOfPid(r.pid)]));
+  } finally {
+    await admin.end();
+  }
+}
+
 /** split: how many `--only api` processes beside one `--only worker`; 0 runs one process with every role. */
+/** backlog: the worker starts only once every message is accepted, and delivered/s is timed from then. */
 /** batch: messages per POST /v1/messages/batch call; 1 posts each to /v1/messages. */
 async function scenario(
   name: string,
   database: 'pglite' | 'postgres',
   split: number,
   batch = 1,
+  backlog = false,
 ): Promise<Row> {
   const world = await startMailWorld();
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-bench-secureline-'));
@@ -79,6 +114,8 @@ async function scenario(
     ...(process.env.SEALPOST_BENCH_NODE_OPTIONS
       ? { NODE_OPTIONS: process.env.SEALPOST_BENCH_NODE_OPTIONS }
       : {}),
+    // With bench/count-queries.ts loaded (above): where it writes each server's statement counts.
+    ...(process.env.BENCH_QUERY_LOG ? { BENCH_QUERY_LOG: process.env.BENCH_QUERY_LOG } : {}),
   };
   const servers: RunningServer[] = [];
   try {
@@ -94,7 +131,7 @@ async function scenario(
       const port = new URL(servers[0]!.url).port;
       for (let i = 1; i < split; i++)
         servers.push(await startServe({ ...env, SEALPOST_HTTP_PORT: port }, ['--only', 'api']));
-      servers.push(await startServe(env, ['--only', 'worker']));
+      if (!backlog) servers.push(await startServe(env, ['--only', 'worker']));
     } else {
       servers.push(await startServe(env));
     }
@@ -120,6 +157,9 @@ async function scenario(
 
     const accept: number[] = [];
     let next = 0;
+    const cpuBefore = servers.map(cpuTime);
+    const pgBefore = databaseUrl ? await postgresCpu(dbName) : null;
+    const benchBefore = process.cpuUsage();
     const start = performance.now();
     const message = (i: number) => ({
       from: 'notify@bench.test',
@@ -143,8 +183,24 @@ async function scenario(
       }),
     );
     const acceptSeconds = (performance.now() - start) / 1000;
+    let deliverFrom = start;
+    if (backlog) {
+      servers.push(await startServe(env, ['--only', 'worker']));
+      cpuBefore.push(cpuTime(servers.at(-1)!));
+      deliverFrom = performance.now();
+    }
     await world.waitForMessages('tls', MESSAGES, 900_000);
-    const deliverSeconds = (performance.now() - start) / 1000;
+    const deliverSeconds = (performance.now() - deliverFrom) / 1000;
+    const cpuUsed = servers.map((s, i) => cpuTime(s) - cpuBefore[i]!);
+    const benchCpu = process.cpuUsage(benchBefore);
+    let pgUsed: number | null = null;
+    if (pgBefore) {
+      pgUsed = 0;
+      for (const [pid, ms] of await postgresCpu(dbName)) pgUsed += ms - (pgBefore.get(pid) ?? 0);
+    }
+    // With split > 0 the last server is the worker; with one process, all of it counts as both.
+    const apiCpu = split > 0 ? cpuUsed.slice(0, -1).reduce((a, b) => a + b, 0) : cpuUsed[0]!;
+    const workerCpu = split > 0 ? cpuUsed.at(-1)! : 0;
 
     // End-to-end latency per message, from its acceptance to its recorded delivery.
     const endToEnd: number[] = [];
@@ -173,6 +229,12 @@ async function scenario(
       accept: percentiles(accept),
       endToEnd: percentiles(endToEnd),
       peakRssMb: servers.reduce((sum, s) => sum + peakRss(s), 0),
+      cpuMs: {
+        api: apiCpu / MESSAGES,
+        worker: workerCpu / MESSAGES,
+        bench: (benchCpu.user + benchCpu.system) / 1000 / MESSAGES,
+        postgres: pgUsed === null ? null : pgUsed / MESSAGES,
+      },
     };
   } finally {
     for (const s of servers) await s.stop();
@@ -189,28 +251,32 @@ async function scenario(
 
 const rows: Row[] = [];
 const only = process.env.SEALPOST_BENCH_ONLY; // run one scenario, e.g. "postgres, one process"
-for (const [name, database, split, batch] of [
+for (const [name, database, split, batch, backlog] of [
   ['pglite, one process', 'pglite', 0, 1],
   ['postgres, one process', 'postgres', 0, 1],
   ['postgres, api + worker', 'postgres', 1, 1],
   ['postgres, 2 api + worker', 'postgres', 2, 1],
   ['postgres, batches of 50', 'postgres', 2, 50],
+  // The API and the worker each alone on the machine: accepted/s with no delivery going on, then
+  // delivered/s draining the backlog.
+  ['postgres, backlog', 'postgres', 1, 1, true],
 ] as const) {
   if (only && only !== name) continue;
   process.stderr.write(`secureline: ${name}, ${MESSAGES} messages, ${CLIENTS} clients\n`);
-  rows.push(await scenario(name, database, split, batch));
+  rows.push(await scenario(name, database, split, batch, backlog));
 }
 const ms = (values: number[]) => values.map((n) => `${Math.round(n)}`.padStart(6)).join('');
 const lines = [
   'Sealpost SecureLine end to end (HTTP accept -> seal -> queue -> policy -> DKIM -> enforced TLS delivery)',
   `Machine: ${machineLine()}`,
   `${MESSAGES} messages of 10 KB, one recipient each; ${CLIENTS} HTTP clients and the receiving SMTP server in the bench process`,
-  'accept ms: per call (one message, or a batch of 50 in the last row)',
+  'accept ms: per call (one message, or a batch of 50 in the "batches of 50" row)',
+  'CPU ms/msg: user + system CPU per message from the first POST to the last delivery, of the API process(es), the worker process, the bench (clients + receiver) and the PostgreSQL backends of the database; one process: all of Sealpost under api',
   '',
-  `${'scenario'.padEnd(24)}${'accepted/s'.padStart(11)}${'delivered/s'.padStart(12)}  accept ms p50/p95/p99  end-to-end ms p50/p95/p99  peak RSS MB`,
+  `${'scenario'.padEnd(24)}${'accepted/s'.padStart(11)}${'delivered/s'.padStart(12)}  accept ms p50/p95/p99  end-to-end ms p50/p95/p99  peak RSS MB  CPU ms/msg api worker bench pg`,
   ...rows.map(
     (r) =>
-      `${r.scenario.padEnd(24)}${Math.round(r.acceptPerSecond).toString().padStart(11)}${Math.round(r.deliverPerSecond).toString().padStart(12)}  ${ms(r.accept)}    ${ms(r.endToEnd)}       ${Math.round(r.peakRssMb)}`,
+      `${r.scenario.padEnd(24)}${Math.round(r.acceptPerSecond).toString().padStart(11)}${Math.round(r.deliverPerSecond).toString().padStart(12)}  ${ms(r.accept)}    ${ms(r.endToEnd)}       ${String(Math.round(r.peakRssMb)).padStart(4)}  ${[r.cpuMs.api, r.cpuMs.worker, r.cpuMs.bench, r.cpuMs.postgres].map((n) => (n === null ? '-' : n.toFixed(2)).padStart(6)).join('')}`,
   ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

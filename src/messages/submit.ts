@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditInput } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
-import type { Db, Queryable } from '../db/index.ts';
+import { BulkWriter, type Db, type Queryable } from '../db/index.ts';
 import { scanMessage } from '../dlp/index.ts';
 import { isVerifiedDomain } from '../domains/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
 import type { JobQueue } from '../queue/index.ts';
-import { suppressedAmong } from '../suppressions/index.ts';
+import { type Suppression, suppressedAmong } from '../suppressions/index.ts';
 import { isUniqueViolation, recall, remember } from './idempotency.ts';
 import { DELIVERY_QUEUE, type DeliveryJob, PRIORITY } from './jobs.ts';
 import {
@@ -49,10 +49,37 @@ export interface Accepted {
   dlp: { phi: boolean; findings: { kind: string; count: number; where: string[] }[] };
 }
 
-/** Checks what the content alone cannot tell: the sending domain and the suppression list. */
-export async function checkSendable(q: Queryable, orgId: string, content: MessageContent): Promise<void> {
+// A sending domain, once verified, stays verified (verification only ever sets the status), so a
+// yes is kept a minute per organisation and domain; a no is always asked again.
+const VERIFIED_CACHE_MS = 60_000;
+const VERIFIED_CACHE_SIZE = 10_000;
+const verifiedDomains = new Map<string, number>();
+
+async function isVerified(q: Queryable, orgId: string, domain: string): Promise<boolean> {
+  const key = `${orgId}/${domain}`;
+  if ((verifiedDomains.get(key) ?? 0) > Date.now()) return true;
+  if (!(await isVerifiedDomain(q, orgId, domain))) return false;
+  verifiedDomains.delete(key);
+  verifiedDomains.set(key, Date.now() + VERIFIED_CACHE_MS);
+  // The oldest entry goes first (a Map keeps insertion order).
+  if (verifiedDomains.size > VERIFIED_CACHE_SIZE)
+    verifiedDomains.delete(verifiedDomains.keys().next().value!);
+  return true;
+}
+
+/**
+ * Checks what the content alone cannot tell: the sending domain and the suppression list.
+ * `suppressed`: the organisation's suppressions among a superset of these recipients, when the
+ * caller looked them up for many messages at once.
+ */
+export async function checkSendable(
+  q: Queryable,
+  orgId: string,
+  content: MessageContent,
+  suppressed?: Suppression[],
+): Promise<void> {
   const fromDomain = domainOf(content.from.address);
-  if (!(await isVerifiedDomain(q, orgId, fromDomain)))
+  if (!(await isVerified(q, orgId, fromDomain)))
     throw new SealpostError(
       'domain_unverified',
       `${fromDomain} is not a verified sending domain of this organisation: add it at /v1/domains and publish its records.`,
@@ -60,13 +87,14 @@ export async function checkSendable(q: Queryable, orgId: string, content: Messag
     );
   const recipients = [...content.to, ...content.cc, ...content.bcc].map((m) => m.address);
   // An unsubscribe holds back marketing mail only: a patient who unsubscribed still gets their results.
-  const suppressed = (await suppressedAmong(q, orgId, recipients)).filter(
-    (s) => s.reason !== 'unsubscribe' || content.marketing === true,
-  );
-  if (suppressed.length > 0)
-    throw new SealpostError('recipients_suppressed', `${suppressed.length} recipient(s) are suppressed.`, {
+  const among = suppressed
+    ? suppressed.filter((s) => recipients.includes(s.address))
+    : await suppressedAmong(q, orgId, recipients);
+  const refused = among.filter((s) => s.reason !== 'unsubscribe' || content.marketing === true);
+  if (refused.length > 0)
+    throw new SealpostError('recipients_suppressed', `${refused.length} recipient(s) are suppressed.`, {
       status: 422,
-      details: { recipients: suppressed.map((s) => ({ address: s.address, reason: s.reason })) },
+      details: { recipients: refused.map((s) => ({ address: s.address, reason: s.reason })) },
     });
 }
 
@@ -111,10 +139,15 @@ export interface Submission {
 export type SubmitOutcome = { status: 202; body: Accepted } | { status: number; error: SealpostError };
 
 /** Validation, DLP and sealing: everything but the storing, which is done for many at once. */
-async function prepare(deps: SubmitDeps, orgId: string, submission: Submission): Promise<Prepared> {
+async function prepare(
+  deps: SubmitDeps,
+  orgId: string,
+  submission: Submission,
+  content: MessageContent,
+  suppressed?: Suppression[],
+): Promise<Prepared> {
   const { request } = submission;
-  const content = validateMessage(request, deps.maxBytes);
-  await checkSendable(deps.db, orgId, content);
+  await checkSendable(deps.db, orgId, content, suppressed);
   const dlp = dlpOf(content);
   const messageId = randomUUID();
   const fromDomain = domainOf(content.from.address);
@@ -158,14 +191,32 @@ export async function submitMessages(
   ctx: SubmitContext,
 ): Promise<SubmitOutcome[]> {
   const outcomes: (SubmitOutcome | Prepared)[] = [];
-  for (const submission of submissions) {
+  const contents = submissions.map((s) => {
+    try {
+      return validateMessage(s.request, deps.maxBytes);
+    } catch (err) {
+      if (!(err instanceof SealpostError)) throw err;
+      return err;
+    }
+  });
+  // A batch asks for its suppressions once, not once per message.
+  const valid = contents.filter((c): c is MessageContent => !(c instanceof SealpostError));
+  const suppressed =
+    valid.length > 1
+      ? await suppressedAmong(deps.db, ctx.orgId, [
+          ...new Set(valid.flatMap((c) => [...c.to, ...c.cc, ...c.bcc].map((m) => m.address))),
+        ])
+      : undefined;
+  for (const [i, submission] of submissions.entries()) {
     try {
       const id = submission.idempotency;
       const earlier = id ? await recall(deps.db, ctx.orgId, id.scope, id.key, id.hash) : null;
+      const content = contents[i]!;
+      if (!earlier && content instanceof SealpostError) throw content;
       outcomes.push(
         earlier
           ? { status: 202, body: earlier.body as Accepted }
-          : await prepare(deps, ctx.orgId, submission),
+          : await prepare(deps, ctx.orgId, submission, content as MessageContent, suppressed),
       );
     } catch (err) {
       if (!(err instanceof SealpostError)) throw err;
@@ -174,7 +225,7 @@ export async function submitMessages(
   }
   const toStore = outcomes.filter((o): o is Prepared => 'accepted' in o);
   try {
-    if (toStore.length > 0) await deps.db.transaction((tx) => store(deps, tx, ctx, toStore));
+    if (toStore.length > 0) await storeWriter(deps).add({ ctx, items: toStore });
   } catch (err) {
     // A concurrent request with one of these idempotency keys won the race: go one by one, so
     // that item answers as the winner did and the others are stored.
@@ -208,21 +259,54 @@ export async function submitMessage(
   return outcome!.body;
 }
 
-async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items: Prepared[]): Promise<void> {
+/** The messages of one submitMessages call, stored together with those of concurrent calls. */
+interface Submitted {
+  ctx: SubmitContext;
+  items: Prepared[];
+}
+
+/**
+ * Group commit of submissions: the messages of concurrent requests (one by one or in batches)
+ * are stored by one set of statements in one transaction, committed (accepted) before any of
+ * their callers answer. One writer per set of deps, so per database.
+ */
+const storeWriters = new WeakMap<SubmitDeps, BulkWriter<Submitted, void>>();
+
+function storeWriter(deps: SubmitDeps): BulkWriter<Submitted, void> {
+  let writer = storeWriters.get(deps);
+  if (!writer) {
+    writer = new BulkWriter(deps.db, async (tx, batch) => {
+      await store(
+        deps,
+        tx,
+        batch.flatMap((b) => b.items.map((item) => ({ ...item, ctx: b.ctx }))),
+      );
+      return batch.map(() => undefined);
+    });
+    storeWriters.set(deps, writer);
+  }
+  return writer;
+}
+
+async function store(
+  deps: SubmitDeps,
+  tx: Queryable,
+  items: (Prepared & { ctx: SubmitContext })[],
+): Promise<void> {
   await tx.query(
     `INSERT INTO messages (org_id, message_id, send_at, from_address, from_domain, protection, priority,
        tags, size_bytes, dlp, phi, rfc_message_id, content_sealed, submitted_by, sandbox, reply_of)
-     SELECT $1, m.id, m.send_at, m.from_address, m.from_domain, m.protection, m.priority,
+     SELECT m.org_id, m.id, m.send_at, m.from_address, m.from_domain, m.protection, m.priority,
        ARRAY(SELECT jsonb_array_elements_text(m.tags)), m.size_bytes, m.dlp, m.phi, m.rfc_message_id,
-       decode(m.sealed, 'base64'), $2, $4, m.reply_of
-     FROM jsonb_to_recordset($3::jsonb) AS m (id uuid, send_at timestamptz, from_address text, from_domain text,
-       protection text, priority text, tags jsonb, size_bytes int, dlp jsonb, phi boolean, rfc_message_id text,
-       sealed text, reply_of uuid)`,
+       decode(m.sealed, 'base64'), m.submitted_by, $2, m.reply_of
+     FROM jsonb_to_recordset($1::jsonb) AS m (org_id uuid, id uuid, send_at timestamptz, from_address text,
+       from_domain text, protection text, priority text, tags jsonb, size_bytes int, dlp jsonb, phi boolean,
+       rfc_message_id text, sealed text, submitted_by jsonb, reply_of uuid)`,
     [
-      ctx.orgId,
-      JSON.stringify(ctx.actor),
       JSON.stringify(
         items.map((p) => ({
+          org_id: p.ctx.orgId,
+          submitted_by: p.ctx.actor,
           id: p.accepted.id,
           send_at: p.sendAt,
           from_address: p.content.from.address,
@@ -244,6 +328,7 @@ async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items:
   const recipients = items.flatMap((p) =>
     p.accepted.recipients.map((r, position) => ({
       ...r,
+      org_id: p.ctx.orgId,
       position,
       message_id: p.accepted.id,
       send_at: p.sendAt,
@@ -251,16 +336,16 @@ async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items:
   );
   await tx.query(
     `INSERT INTO message_recipients (org_id, recipient_id, message_id, position, kind, address, next_attempt_at)
-     SELECT $1, r.id, r.message_id, r.position, r.kind, r.address, r.send_at
-     FROM jsonb_to_recordset($2::jsonb) AS r (id uuid, message_id uuid, position int, kind text, address text,
-       send_at timestamptz)`,
-    [ctx.orgId, JSON.stringify(recipients)],
+     SELECT r.org_id, r.id, r.message_id, r.position, r.kind, r.address, r.send_at
+     FROM jsonb_to_recordset($1::jsonb) AS r (org_id uuid, id uuid, message_id uuid, position int, kind text,
+       address text, send_at timestamptz)`,
+    [JSON.stringify(recipients)],
   );
   await deps.queue.sendMany(
     DELIVERY_QUEUE,
     items.flatMap((p) =>
       p.accepted.recipients.map((r) => ({
-        data: { org_id: ctx.orgId, recipient_id: r.id } satisfies DeliveryJob,
+        data: { org_id: p.ctx.orgId, recipient_id: r.id } satisfies DeliveryJob,
         priority: PRIORITY[p.priority],
         ...(p.sendAt ? { startAfter: p.sendAt } : {}),
       })),
@@ -269,7 +354,7 @@ async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items:
   );
   await deps.stageAudit(
     tx,
-    items.map((p) => ({
+    items.map(({ ctx, ...p }) => ({
       orgId: ctx.orgId,
       actor: ctx.actor,
       ip: ctx.ip ?? null,
@@ -293,7 +378,7 @@ async function store(deps: SubmitDeps, tx: Queryable, ctx: SubmitContext, items:
   );
   for (const p of items)
     if (p.remember)
-      await remember(tx, ctx.orgId, p.remember.scope, p.remember.key, p.remember.hash, {
+      await remember(tx, p.ctx.orgId, p.remember.scope, p.remember.key, p.remember.hash, {
         status: 202,
         body: p.accepted,
       });

@@ -1,11 +1,8 @@
-import { WriteBatcher } from '../db/index.ts';
+import { BulkWriter, WriteBatcher } from '../db/index.ts';
 import { type DkimSigningKey, dkimSigningKeys } from '../domains/index.ts';
 import {
-  DELIVERY_QUEUE,
   type DeliveryJob,
-  FINAL_STATES,
   domainOf,
-  loadMessage,
   type MessageContent,
   openContent,
   PRIORITY,
@@ -13,14 +10,13 @@ import {
   type StoredRecipient,
 } from '../messages/index.ts';
 import { brandFor, composeLetter, ensurePortalDelivery, noticeLetter, portalLink } from '../portal/index.ts';
-import { suppress } from '../suppressions/index.ts';
-import { type Attempt, backoffSeconds, insertAttempt } from './attempts.ts';
+import { type Attempt, backoffSeconds } from './attempts.ts';
 import { buildMessage } from './build.ts';
 import { Cache } from './cache.ts';
 import { signDkim } from './dkim.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
-import type { RecipientPreference } from './preferences.ts';
 import type { RecipientKeys, SecurelineDeps } from './types.ts';
+import { type Claim, type Claimed, claimRecipients, type Outcome, recordOutcomes } from './writes.ts';
 
 // Delivery of one recipient, as a pipeline of named steps: resolve (keys, policy), choose the
 // method, build, encrypt, sign, transmit, record. Each step can end the attempt with an outcome
@@ -36,12 +32,16 @@ export class Secureline {
   private readonly policies = new Cache<SecurelinePolicy>(10_000);
   private readonly dkimKeys = new Cache<DkimSigningKey[]>(60_000);
 
-  /** Claims and outcomes of concurrent deliveries share commits. */
+  /** Claims and outcomes of concurrent deliveries share commits and statements. */
   private readonly writes: WriteBatcher;
+  private readonly claims: BulkWriter<Claim, Claimed | null>;
+  private readonly outcomes: BulkWriter<Outcome, void>;
 
   constructor(deps: SecurelineDeps) {
     this.deps = deps;
     this.writes = new WriteBatcher(deps.db);
+    this.claims = new BulkWriter(deps.db, claimRecipients);
+    this.outcomes = new BulkWriter(deps.db, (tx, items) => recordOutcomes(tx, deps, items));
   }
 
   /** Drops the cached policy of an organisation (after it changed). */
@@ -53,9 +53,15 @@ export class Secureline {
   async deliver(job: DeliveryJob): Promise<void> {
     const { db, clock } = this.deps;
     const startedAt = clock();
-    const recipient = await this.claimRecipient(job, startedAt);
-    if (!recipient) return;
-    const message = await loadMessage(db, job.org_id, recipient.message_id);
+    // The recipient, its stored preference and its message, in one statement shared with the
+    // deliveries claimed at the same moment.
+    const claimed = await this.claims.add({
+      org_id: job.org_id,
+      recipient_id: job.recipient_id,
+      at: startedAt,
+    });
+    if (!claimed) return;
+    const { message, ...recipient } = claimed;
     if (message.sandbox && !this.deps.sandbox) return this.refuseSandboxMessage(message, recipient);
     const content = await openContent(this.deps.keyring, message);
     const policy = await this.policies.get(job.org_id, () => loadPolicy(db, job.org_id));
@@ -106,27 +112,6 @@ export class Secureline {
     }
     const attempt = await this.attemptPortal(message, content, recipient, choice, policy, number, clock());
     await this.record(message, recipient, choice, attempt);
-  }
-
-  /**
-   * Marks the recipient as being delivered and reads it, with its stored preference, in one
-   * statement; null when it is already in a final state (a job that runs again).
-   */
-  private async claimRecipient(
-    job: DeliveryJob,
-    now: Date,
-  ): Promise<(StoredRecipient & { preference: RecipientPreference | null }) | null> {
-    const { rows } = await this.writes.run((tx) =>
-      tx.query<StoredRecipient & { preference: RecipientPreference | null; [k: string]: unknown }>(
-        `UPDATE message_recipients r SET state = 'delivering', updated_at = $3
-       WHERE org_id = $1 AND recipient_id = $2 AND state <> ALL($4::text[])
-       RETURNING org_id, recipient_id, message_id, position, kind, address, state, method, method_reason, attempts,
-         (SELECT protection FROM recipient_preferences p WHERE p.org_id = r.org_id AND p.address = r.address)
-           AS preference`,
-        [job.org_id, job.recipient_id, now, [...FINAL_STATES]],
-      ),
-    );
-    return rows[0] ?? null;
   }
 
   /**
@@ -249,7 +234,8 @@ export class Secureline {
    * to the sender): no PHI in it, so TLS when offered. DKIM-signed like everything that leaves.
    */
   async sendSystemMail(input: {
-    message: StoredMessage;
+    /** The organisation, an id for the capture, and the domain that signs (DKIM) and sends. */
+    message: Pick<StoredMessage, 'org_id' | 'message_id' | 'from_domain'>;
     recipientId: string;
     to: string;
     raw: Buffer;
@@ -348,7 +334,7 @@ export class Secureline {
 
   private async recordAttemptOnly(recipient: StoredRecipient, attempt: Attempt): Promise<void> {
     const now = this.deps.clock();
-    await this.writes.run((tx) => insertAttempt(tx, recipient, attempt, now));
+    await this.outcomes.add({ recipient, attempt, now });
     this.observe(attempt, now);
   }
 
@@ -360,7 +346,7 @@ export class Secureline {
     );
   }
 
-  /** Writes the attempt, the recipient's new state, the next try and the audit event in one transaction. */
+  /** Writes the attempt, the recipient's new state, the next try and the audit event in one transaction (shared). */
   private async record(message: StoredMessage, recipient: StoredRecipient, choice: Choice, attempt: Attempt) {
     const { clock } = this.deps;
     const now = clock();
@@ -399,51 +385,30 @@ export class Secureline {
       }
     }
     const final = state !== 'deferred';
-    await this.writes.run(async (tx) => {
-      await insertAttempt(tx, recipient, { ...attempt, detail }, now);
-      await tx.query(
-        `UPDATE message_recipients SET state = $3, method = $4, method_reason = $5, mx = $6, smtp_code = $7,
-           smtp_response = $8, tls_version = $9, tls_cipher = $10, attempts = $11, next_attempt_at = $12,
-           updated_at = $13, finished_at = $14
-         WHERE org_id = $1 AND recipient_id = $2 AND state = 'delivering'`,
-        [
-          recipient.org_id,
-          recipient.recipient_id,
-          state,
-          choice.method,
-          choice.reason,
-          attempt.mx ?? null,
-          attempt.code ?? null,
-          attempt.response ?? detail,
-          attempt.tls?.version ?? null,
-          attempt.tls?.cipher ?? null,
-          attempt.number,
-          retryAt,
-          now,
-          final ? now : null,
-        ],
-      );
+    await this.outcomes.add({
+      recipient,
+      attempt: { ...attempt, detail },
+      now,
+      update: {
+        state,
+        method: choice.method,
+        reason: choice.reason,
+        nextAttemptAt: retryAt,
+        finishedAt: final ? now : null,
+      },
       // A permanent refusal of the address itself (not a give-up after deferrals) suppresses it.
-      if (attempt.outcome === 'bounced' && attempt.code && attempt.code >= 500)
-        await suppress(tx, recipient.org_id, {
-          address: recipient.address,
-          reason: 'hard_bounce',
-          detail: `${attempt.code} ${attempt.response ?? ''}`.trim().slice(0, 300),
-          messageId: message.message_id,
-        });
-      if (retryAt)
-        await this.deps.queue.sendMany(
-          DELIVERY_QUEUE,
-          [
-            {
-              data: { org_id: recipient.org_id, recipient_id: recipient.recipient_id } satisfies DeliveryJob,
-              startAfter: retryAt,
-              priority: PRIORITY[message.priority],
+      ...(attempt.outcome === 'bounced' && attempt.code && attempt.code >= 500
+        ? {
+            suppress: {
+              address: recipient.address,
+              reason: 'hard_bounce' as const,
+              detail: `${attempt.code} ${attempt.response ?? ''}`.trim().slice(0, 300),
+              messageId: message.message_id,
             },
-          ],
-          { tx },
-        );
-      await this.deps.stageAudit(tx, {
+          }
+        : {}),
+      ...(retryAt ? { retry: { startAfter: retryAt, priority: PRIORITY[message.priority] } } : {}),
+      audit: {
         orgId: recipient.org_id,
         actor: ACTOR,
         action,
@@ -459,7 +424,7 @@ export class Secureline {
           ...(attempt.tls ? { tls_version: attempt.tls.version, tls_cipher: attempt.tls.cipher } : {}),
           ...(retryAt ? { retry_at: retryAt.toISOString() } : {}),
         },
-      });
+      },
     });
     this.observe(attempt, now);
     this.deps.log.info(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WriteBatcher } from '../../src/db/index.ts';
+import { BulkWriter, WriteBatcher } from '../../src/db/index.ts';
 import { describeEachDb } from '../support/db.ts';
 
 describeEachDb('write batcher', (suite) => {
@@ -26,5 +26,40 @@ describeEachDb('write batcher', (suite) => {
     );
     assert.equal(Number(rows[0]!.n), 120);
     assert.ok(Number(rows[0]!.txs) < 120, `120 writes in ${rows[0]!.txs} transactions`);
+  });
+
+  test('bulk writes: one statement per batch, results in order, a bad item fails only its caller', async () => {
+    await suite.db.exec('CREATE TABLE bulk_probe (id int PRIMARY KEY, txid bigint NOT NULL)');
+    let statements = 0;
+    const writer = new BulkWriter<number, number>(
+      suite.db,
+      async (tx, ids) => {
+        statements += 1;
+        const { rows } = await tx.query<{ id: number }>(
+          'INSERT INTO bulk_probe (id, txid) SELECT id, txid_current() FROM unnest($1::int[]) AS id RETURNING id',
+          [ids],
+        );
+        // Each caller gets its own answer, matched by id rather than by row order.
+        return ids.map((id) => rows.find((r) => r.id === id)!.id * 10);
+      },
+      { maxBatch: 40 },
+    );
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 100 }, (_, i) => writer.add(i)),
+      writer.add(7), // a duplicate key: its own failure
+    ]);
+    assert.deepEqual(
+      results.slice(0, 100).map((r) => (r.status === 'fulfilled' ? r.value : r.reason)),
+      Array.from({ length: 100 }, (_, i) => i * 10),
+    );
+    assert.equal(results[100]!.status, 'rejected');
+    const { rows } = await suite.db.query<{ n: string; txs: string }>(
+      'SELECT count(*) AS n, count(DISTINCT txid) AS txs FROM bulk_probe',
+    );
+    assert.equal(Number(rows[0]!.n), 100);
+    // Batches of 40, 40 and 21; the duplicate fails the last, whose items are then written one by
+    // one: 3 + 21 statements for 101 items.
+    assert.ok(statements <= 24, `${statements} statements for 101 items`);
+    assert.ok(Number(rows[0]!.txs) < 100, `100 writes in ${rows[0]!.txs} transactions`);
   });
 });

@@ -166,6 +166,62 @@ describeEachDb('messages API', (suite) => {
     assert.equal(await count('messages'), before + 2);
   });
 
+  test('concurrent requests of two organisations share commits; each message keeps its own organisation', async () => {
+    const other = await server.createOrg('Other Clinic');
+    await verifiedDomain(server, dns, other.api_key, 'other.test');
+    const calls = Array.from({ length: 24 }, (_, i) =>
+      i % 2 === 0
+        ? send(message({ tags: ['group'] }))
+        : server.request('POST', '/v1/messages', {
+            token: other.api_key,
+            body: message({ from: 'desk@other.test', tags: ['group'] }),
+          }),
+    );
+    const answers = await Promise.all(calls);
+    assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([202]));
+    const rows = await suite.db.query<{
+      org_id: string;
+      message_id: string;
+      from_domain: string;
+      tx: string;
+    }>(`SELECT org_id, message_id, from_domain, xmin::text AS tx FROM messages WHERE 'group' = ANY(tags)`);
+    assert.equal(rows.rows.length, 24);
+    for (const [i, answer] of answers.entries()) {
+      const row = rows.rows.find((r) => r.message_id === answer.body.id)!;
+      assert.equal(row.org_id, i % 2 === 0 ? org.org_id : other.org_id);
+      assert.equal(row.from_domain, i % 2 === 0 ? 'clinic.test' : 'other.test');
+    }
+    // Committed together: fewer transactions than requests.
+    assert.ok(new Set(rows.rows.map((r) => r.tx)).size < 24, 'group commit');
+    const recipients = await suite.db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM message_recipients r JOIN messages m USING (org_id, message_id)
+       WHERE 'group' = ANY(m.tags)`,
+    );
+    assert.equal(Number(recipients.rows[0]!.n), 24);
+    const jobs = await suite.db.query<{ org_id: string; n: string }>(
+      `SELECT data->>'org_id' AS org_id, count(*) AS n FROM pgboss.job
+       WHERE name = 'secureline.deliver' AND data->>'recipient_id' = ANY($1::text[]) GROUP BY 1`,
+      [answers.map((a) => a.body.recipients[0].id)],
+    );
+    assert.deepEqual(Object.fromEntries(jobs.rows.map((r) => [r.org_id, Number(r.n)])), {
+      [org.org_id]: 12,
+      [other.org_id]: 12,
+    });
+    await server.app.flushAudit();
+    for (const o of [org, other]) {
+      const queued = await suite.db.query<{ object_id: string }>(
+        "SELECT object_id FROM audit_events WHERE org_id = $1 AND action = 'message.queued'",
+        [o.org_id],
+      );
+      const mine = answers.filter((_, i) => (i % 2 === 0) === (o === org)).map((a) => a.body.id);
+      for (const id of mine)
+        assert.ok(
+          queued.rows.some((r) => r.object_id === id),
+          id,
+        );
+    }
+  });
+
   test('suppressed recipients are refused one by one; removing the suppression lets mail through', async () => {
     await suite.db.query(
       "INSERT INTO suppressions (org_id, address, reason, detail) VALUES ($1, 'gone@tls.test', 'hard_bounce', '550 5.1.1')",
@@ -175,6 +231,23 @@ describeEachDb('messages API', (suite) => {
     assert.equal(res.status, 422);
     assert.equal(res.body.code, 'recipients_suppressed');
     assert.deepEqual(res.body.recipients, [{ address: 'gone@tls.test', reason: 'hard_bounce' }]);
+    // In a batch (whose suppressions are looked up once for all its messages), only that message.
+    const batch = await server.request('POST', '/v1/messages/batch', {
+      token: org.api_key,
+      body: {
+        messages: [
+          message({ to: ['pat@tls.test'] }),
+          message({ to: ['Gone@TLS.test'], cc: ['other@tls.test'] }),
+          message({ to: ['other@tls.test'] }),
+        ],
+      },
+    });
+    assert.deepEqual(
+      batch.body.results.map(
+        (r: { status: number; problem?: { code: string } }) => r.problem?.code ?? r.status,
+      ),
+      [202, 'recipients_suppressed', 202],
+    );
     const listed = await server.request('GET', '/v1/suppressions', { token: org.api_key });
     assert.deepEqual(
       listed.body.data.map((s: { address: string }) => s.address),

@@ -1,0 +1,63 @@
+// The parts of mailauth's DKIM signer that src/secureline/dkim.ts builds on: its parser, body
+// hash and header canonicalization. mailauth ships types for dkimSign only.
+
+declare module 'mailauth/lib/dkim/dkim-signer.js' {
+  import { Writable } from 'node:stream';
+
+  export interface SignatureData {
+    type?: 'DKIM';
+    signingDomain: string;
+    selector: string;
+    algorithm: 'rsa-sha256' | 'ed25519-sha256';
+    canonicalization: string;
+    headerList: string[];
+    /** mailauth reads it as PEM; only its truthiness matters until finalize(). */
+    privateKey: unknown;
+    maxBodyLength?: number | '';
+  }
+
+  export interface ParsedHeader {
+    key: string;
+    casedKey: string;
+    line: Buffer;
+  }
+
+  export class DkimSigner extends Writable {
+    constructor(options: {
+      canonicalization: string;
+      signTime: Date;
+      headerList: string[];
+      signatureData: SignatureData[];
+    });
+    signatureData: SignatureData[];
+    headers: { parsed: ParsedHeader[] } | null;
+    bodyHashes: Map<string, { hash: string | null }>;
+    signatureHeaders: string[];
+    errors: unknown[];
+    getFieldNames(signatureData: SignatureData): string;
+    getTimestamps(): { timestamp: number | false; expiration: number | false };
+    finalize(): Promise<void>;
+  }
+}
+
+declare module 'mailauth/lib/dkim/header/index.js' {
+  export function generateCanonicalizedHeader(
+    type: 'DKIM',
+    signingHeaderLines: { keys: string; headers: unknown[] },
+    options: Record<string, unknown>,
+  ): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, unknown> };
+}
+
+declare module 'mailauth/lib/tools.js' {
+  import type { ParsedHeader } from 'mailauth/lib/dkim/dkim-signer.js';
+  export function getSigningHeaderLines(
+    parsed: ParsedHeader[],
+    fieldNames: string,
+  ): { keys: string; headers: ParsedHeader[] };
+  export function formatSignatureHeaderLine(
+    type: 'DKIM',
+    values: Record<string, unknown>,
+    folded: boolean,
+  ): string;
+  export function writeToStream(stream: NodeJS.WritableStream, input: Buffer): Promise<void>;
+}
