@@ -1,5 +1,6 @@
 // Lint: ESLint's and typescript-eslint's recommended rules. Formatting is Prettier's job.
 import js from '@eslint/js';
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -12,6 +13,8 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  // The console (web/): React's rules of hooks too.
+  { files: ['web/**/*.{ts,tsx}'], ...reactHooks.configs.flat.recommended },
   {
     files: ['test/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -13,17 +13,29 @@ import type { Config } from '../config/index.ts';
 import { Keyring, loadMasterKeys } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { type Db, migrate, openDb, pendingMigrations } from '../db/index.ts';
+import { consoleAppRoutes } from '../console-app/index.ts';
 import { domainRoutes } from '../domains/index.ts';
 import { encryptPgpMime, encryptSmime } from '../encryption/index.ts';
 import { buildHttpServer, type HttpServer } from '../http/server.ts';
 import type { Actor } from '../http/types.ts';
 import {
+  accessRoutes,
   authRoutes,
+  breakGlassRoutes,
   consoleRoutes,
   type IdentityDeps,
   IdentityService,
   type InitResult,
   identityRoutes,
+  invitationRoutes,
+  type LifecycleDeps,
+  lifecycleRoutes,
+  rolesRoutes,
+  queueNewDeviceMail,
+  STAFF_MAIL_QUEUE,
+  StaffMailer,
+  type StaffMailJob,
+  ssoRoutes,
 } from '../identity/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { Metrics } from '../metrics/index.ts';
@@ -112,6 +124,14 @@ export class App {
       clock: this.clock,
       keyring,
       publicUrl: config.publicUrl,
+      notifyNewDevice: async (signIn) => {
+        try {
+          await queueNewDeviceMail({ db, keyring, queue: this.queue, publicUrl: config.publicUrl }, signIn);
+        } catch (error) {
+          // The sign-in stands; the notice is a courtesy, and its failure is logged without PHI.
+          this.log.warn({ org_id: signIn.orgId, err: error }, 'new-device notice not queued');
+        }
+      },
     };
     this.identity = new IdentityService(this.identityDeps);
     this.queue = new JobQueue(db, { superviseIntervalSeconds: config.queueSuperviseSeconds });
@@ -215,6 +235,14 @@ export class App {
         expireInSeconds: 120,
         notify: true,
       });
+      await this.queue.define(STAFF_MAIL_QUEUE, {
+        retryLimit: 8,
+        retryDelaySeconds: 10,
+        retryBackoff: true,
+        retryDelayMaxSeconds: 600,
+        expireInSeconds: 120,
+        notify: true,
+      });
     }
     if (roles.includes('worker')) await this.startWorker();
     let url: string | null = null;
@@ -224,6 +252,8 @@ export class App {
         log: this.log,
         metrics: this.metrics,
         authenticate: (request) => this.identity.authenticate(request),
+        authorize: (request) => this.identity.access.authorize(request),
+        clock: this.clock,
         ready: async () => {
           if ((await pendingMigrations(this.db)).length > 0)
             throw new Error('database migrations are pending');
@@ -232,8 +262,15 @@ export class App {
           eventRoutes({ db: this.db }),
           webhookRoutes(this.webhookDeps()),
           identityRoutes(this.identityDeps),
-          authRoutes(this.identity.staff),
-          consoleRoutes(this.identity.staff),
+          authRoutes(this.identity.staff, this.identity.access),
+          rolesRoutes(this.identityDeps, this.identity.staff),
+          accessRoutes(this.identityDeps, this.identity.access),
+          lifecycleRoutes(this.lifecycleDeps()),
+          invitationRoutes(this.lifecycleDeps()),
+          breakGlassRoutes(this.lifecycleDeps()),
+          consoleRoutes(this.identity.staff, this.identity.access),
+          ...(this.identity.sso ? [ssoRoutes(this.identity.sso, this.identity.access)] : []),
+          consoleAppRoutes(),
           (app) => auditRoutes(app, { db: this.db }),
           domainRoutes({
             db: this.db,
@@ -292,6 +329,20 @@ export class App {
       stageAudit: (q: Queryable, record: AuditInput | AuditInput[]) => this.stageAudit(q, record),
       maxBytes: this.config.messageMaxBytes,
       sandbox: this.config.mode === 'sandbox',
+    };
+  }
+
+  /** User lifecycle, invitations and break-glass. */
+  private lifecycleDeps(): LifecycleDeps {
+    return {
+      db: this.db,
+      audit: (q, record) => this.audit(q, record),
+      keyring: this.keyring,
+      queue: this.queue,
+      clock: this.clock,
+      publicUrl: this.config.publicUrl,
+      staff: this.identity.staff,
+      breakGlass: this.identity.breakGlass,
     };
   }
 
@@ -392,6 +443,22 @@ export class App {
       batchSize: 4,
       pollingIntervalSeconds: 1,
     });
+    // Invitations and break-glass alerts to staff, sealed in their outbox until sent.
+    const staffMailer = new StaffMailer({
+      db: this.db,
+      keyring: this.keyring,
+      log: this.log,
+      clock: this.clock,
+      sendMail: (input) => secureline.sendSystemMail(input),
+    });
+    await this.queue.work<StaffMailJob>(STAFF_MAIL_QUEUE, (job) => staffMailer.handle(job.data), {
+      batchSize: 4,
+      pollingIntervalSeconds: 1,
+    });
+    // Break-glass elevations end on time even when no request comes after: checked every minute.
+    await this.queue.define('break-glass.expire', { retryLimit: 2, expireInSeconds: 300 });
+    await this.queue.schedule('break-glass.expire', '* * * * *');
+    await this.queue.work('break-glass.expire', () => this.identity.breakGlass.expireDue().then(() => {}));
     // Portal deliveries whose time ran out are marked expired every minute (the portal itself
     // checks the time on every request; this keeps the message's record true).
     await this.queue.define('portal.expire', { retryLimit: 2, expireInSeconds: 300 });

@@ -3,7 +3,10 @@ import { Type } from 'typebox';
 import type { Db } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import { Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
+import { requirePermission, requireRecentAuth } from '../http/authorization.ts';
+import { auditContext } from '../http/request-context.ts';
 import type { HttpServer } from '../http/server.ts';
+import { appendAudit } from './append.ts';
 import { type AuditFilter, exportAudit, listAuditEvents } from './query.ts';
 import { auditEventJson } from './types.ts';
 import { auditVerifyJson, verifyAudit } from './verify.ts';
@@ -55,6 +58,14 @@ const ListQuery = Type.Object(
     ),
     cursor: Type.Optional(
       Type.String({ maxLength: 200, description: 'next_cursor of the previous page; format=json only.' }),
+    ),
+    reason: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 500,
+        description:
+          'Why the trail is exported (jsonl and csv): kept in the audit.exported event. Name the request, not the patient.',
+      }),
     ),
     format: Type.Optional(
       Type.Union([Type.Literal('json'), Type.Literal('jsonl'), Type.Literal('csv')], {
@@ -127,6 +138,8 @@ export async function auditRoutes(app: HttpServer, opts: { db: Db }): Promise<vo
       schema: {
         tags: ['audit'],
         summary: "The organisation's audit trail, oldest first, filtered; or an export of it",
+        description:
+          'format=jsonl or csv exports every matching event: that needs the audit:export permission too, and from a session a sign-in in the last 10 minutes.',
         querystring: ListQuery,
         response: {
           200: {
@@ -159,11 +172,33 @@ export async function auditRoutes(app: HttpServer, opts: { db: Db }): Promise<vo
           .type('application/json; charset=utf-8')
           .send({ data: page.events.map(auditEventJson), next_cursor: page.nextCursor });
       }
+      // An export takes the whole trail at once: its own permission and a recent sign-in.
+      requirePermission(request, 'audit:export');
+      requireRecentAuth(request);
       if (q.limit !== undefined || q.cursor !== undefined) {
         throw errors.badRequest(
           'limit and cursor page format=json; jsonl and csv export every matching event.',
         );
       }
+      // The export itself is evidence: who took which part of the trail, and why. Chained before
+      // the first line leaves, so an export that is cut short is still on the record.
+      await appendAudit(db, {
+        ...auditContext(request),
+        action: 'audit.exported',
+        objectType: 'audit_trail',
+        objectId: request.auth.orgId,
+        outcome: 'success',
+        details: {
+          format,
+          reason: q.reason ?? null,
+          from: q.from ?? null,
+          to: q.to ?? null,
+          actor_id: q.actor_id ?? null,
+          object_type: q.object_type ?? null,
+          object_id: q.object_id ?? null,
+          action: q.action ?? null,
+        },
+      });
       const lines = exportAudit(db, filter, format);
       const { type, extension } = EXPORTS[format];
       // Fastify pipes a stream as it is; the type provider only knows the schema's string.

@@ -15,6 +15,8 @@ import type { Config } from '../config/index.ts';
 import { errors } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
+import { isPermission } from '../identity/permissions.ts';
+import { requireRecentAuth } from './authorization.ts';
 import { errorHandler, sendProblem } from './problem.ts';
 import { securityHeaders } from './security-headers.ts';
 import type { RequestAuth } from './types.ts';
@@ -33,6 +35,9 @@ export interface HttpDeps {
   metrics: Metrics;
   /** Identifies the caller from the request's credentials; a SealpostError when they are wrong. */
   authenticate(request: FastifyRequest): Promise<RequestAuth>;
+  /** Conditional access for an authenticated request (allowed networks); throws a 403 when refused. */
+  authorize?(request: FastifyRequest): Promise<void>;
+  clock?: () => Date;
   /** Throws when the process cannot serve (database down, migrations pending). */
   ready(): Promise<void>;
   /** The capabilities' routes. */
@@ -73,11 +78,22 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
   );
   securityHeaders(app, { https: config.publicUrl.startsWith('https:') });
 
-  // Deny by default: a route must name the permission it needs or say it is public.
+  // Deny by default: a route must name the permission it needs (one of the permission set) or
+  // say it is public. The OpenAPI document says which (x-permission, x-recent-auth).
   app.addHook('onRoute', (route) => {
-    const routeConfig = route.config as { scope?: string; public?: boolean } | undefined;
-    if (!routeConfig?.scope && !routeConfig?.public && !route.url.startsWith('/docs')) {
+    const routeConfig = route.config as
+      { scope?: string; public?: boolean; recentAuth?: boolean } | undefined;
+    if (route.url.startsWith('/docs')) return;
+    if (!routeConfig?.scope && !routeConfig?.public) {
       throw new Error(`route ${route.method} ${route.url} names neither a scope nor public: true`);
+    }
+    if (routeConfig.scope && !isPermission(routeConfig.scope)) {
+      throw new Error(`route ${route.method} ${route.url} names "${routeConfig.scope}", not a permission`);
+    }
+    if (routeConfig.scope && route.schema) {
+      const schema = route.schema as Record<string, unknown>;
+      schema['x-permission'] = routeConfig.scope;
+      if (routeConfig.recentAuth) schema['x-recent-auth'] = true;
     }
   });
 
@@ -98,10 +114,12 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
     if (request.routeOptions.url === undefined || routeConfig.public || request.url.startsWith('/docs'))
       return;
     request.auth = await deps.authenticate(request);
+    await deps.authorize?.(request);
     const scope = routeConfig.scope;
     if (!scope || !request.auth.scopes.includes(scope)) {
       throw errors.forbidden(`This action needs the "${scope}" permission.`);
     }
+    if (routeConfig.recentAuth) requireRecentAuth(request, deps.clock?.());
   });
 
   app.addHook('onResponse', async (request, reply) => {

@@ -13,7 +13,9 @@ export interface RequestAuth {
   actor: Actor;
   scopes: readonly string[];
   /** Present when a staff user's session cookie authenticated the request (not an API key). */
-  session?: { id: string; userId: string; authenticatedAt: Date };
+  session?: { id: string; userId: string; authenticatedAt: Date; role?: string };
+  /** Present while the session holds break-glass emergency access (src/identity/break-glass.ts). */
+  breakGlass?: { activationId: string; expiresAt: Date };
 }
 
 declare module 'fastify' {
@@ -26,5 +28,7 @@ declare module 'fastify' {
     scope?: string;
     /** Reachable without credentials (health checks, the OpenAPI document). */
     public?: boolean;
+    /** A sensitive action: a session must have proved who it is in the last few minutes. */
+    recentAuth?: boolean;
   }
 }

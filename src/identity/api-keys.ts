@@ -123,6 +123,7 @@ export interface VerifiedKey {
   keyId: string;
   scopes: string[];
   lastUsedAt: Date | null;
+  createdBy: { type: string; id: string };
 }
 
 export type KeyCheck =
@@ -147,8 +148,11 @@ export async function checkApiKey(q: Queryable, token: string, now: Date): Promi
     revoked_at: Date | null;
     last_used_at: Date | null;
     org_status: string;
+    created_by_type: string;
+    created_by: string;
   }>(
-    `SELECT k.org_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, o.status AS org_status
+    `SELECT k.org_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, o.status AS org_status,
+            k.created_by_type, k.created_by
      FROM api_keys k JOIN organizations o ON o.org_id = k.org_id WHERE k.key_id = $1`,
     [keyId],
   );
@@ -161,7 +165,16 @@ export async function checkApiKey(q: Queryable, token: string, now: Date): Promi
     return { ok: false, reason: 'revoked', orgId: row.org_id, keyId };
   if (row.expires_at && row.expires_at <= now)
     return { ok: false, reason: 'expired', orgId: row.org_id, keyId };
-  return { ok: true, key: { orgId: row.org_id, keyId, scopes: row.scopes, lastUsedAt: row.last_used_at } };
+  return {
+    ok: true,
+    key: {
+      orgId: row.org_id,
+      keyId,
+      scopes: row.scopes,
+      lastUsedAt: row.last_used_at,
+      createdBy: { type: row.created_by_type, id: row.created_by },
+    },
+  };
 }
 
 export async function touchApiKey(q: Queryable, orgId: string, keyId: string): Promise<void> {

@@ -6,7 +6,8 @@ import { auditContext } from '../http/request-context.ts';
 import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
 import { PASSWORD_MAX } from '../passwords/index.ts';
-import { ROLES } from './permissions.ts';
+import type { AccessControl } from './access.ts';
+import { permissionsOf } from './roles.ts';
 import {
   type ClientInfo,
   csrfTokenOf,
@@ -102,16 +103,26 @@ export function signInRefused(reply: FastifyReply, reason: string, retryAfterSec
   );
 }
 
-export function authRoutes(staff: StaffAuth) {
+export function authRoutes(staff: StaffAuth, access?: AccessControl) {
   return async (app: HttpServer) => {
     /** The caller's session at one of these stages; request.auth set for audit records. */
     const sessionOf = async (request: FastifyRequest, stages: readonly Stage[] = ['active']) => {
       const session = await staff.sessionOf(request, { stages });
+      // Conditional access holds for the session's own routes too.
+      await staff.deps.checkSignIn?.(
+        { org_id: session.orgId, user_id: session.userId, role: session.role },
+        clientOf(request),
+      );
       request.auth = {
         orgId: session.orgId,
         actor: userActor(session.userId),
-        scopes: ROLES[session.role] ?? [],
-        session: { id: session.sessionId, userId: session.userId, authenticatedAt: session.authenticatedAt },
+        scopes: await permissionsOf(staff.deps.db, session.orgId, session.role),
+        session: {
+          id: session.sessionId,
+          userId: session.userId,
+          authenticatedAt: session.authenticatedAt,
+          role: session.role,
+        },
       };
       return session;
     };
@@ -145,6 +156,7 @@ export function authRoutes(staff: StaffAuth) {
         );
         if (!result.ok) return signInRefused(reply, result.reason, result.retryAfterSeconds);
         reply.header('set-cookie', staff.sessionCookie(result.session.secret));
+        await access?.recordSignIn(request, reply, result.session);
         const policy = await staff.policy(staff.deps.db, result.session.orgId);
         return {
           status: result.stage,
@@ -258,7 +270,7 @@ export function authRoutes(staff: StaffAuth) {
           organization_id: s.orgId,
           user: { id: s.userId, email: await staff.emailOf(staff.deps.db, s.orgId, s.userId), role: s.role },
           stage: s.stage,
-          permissions: s.stage === 'active' ? [...(ROLES[s.role] ?? [])] : [],
+          permissions: s.stage === 'active' ? [...request.auth.scopes] : [],
           csrf_token: csrfTokenOf(s.secret),
           created_at: s.createdAt,
           authenticated_at: s.authenticatedAt,
@@ -618,7 +630,7 @@ export function authRoutes(staff: StaffAuth) {
     app.get(
       '/v1/policies/auth',
       {
-        config: { scope: 'org:read' },
+        config: { scope: 'policy:read' },
         schema: {
           tags: ['sign-in'],
           summary: "The organisation's sign-in policy",
@@ -631,7 +643,7 @@ export function authRoutes(staff: StaffAuth) {
     app.patch(
       '/v1/policies/auth',
       {
-        config: { scope: 'org:manage' },
+        config: { scope: 'policy:manage', recentAuth: true },
         schema: {
           tags: ['sign-in'],
           summary: "Change the organisation's sign-in policy (needs a recent sign-in)",
@@ -659,7 +671,7 @@ export function authRoutes(staff: StaffAuth) {
     app.post(
       '/v1/users/:id/unlock',
       {
-        config: { scope: 'users:manage' },
+        config: { scope: 'users:manage', recentAuth: true },
         schema: {
           tags: ['users'],
           summary: 'Lift the lock that failed sign-ins put on a user (needs a recent sign-in)',

@@ -25,7 +25,7 @@ const SCRIPTS = html`<script src="/portal/assets/simplewebauthn.js" defer></scri
 
 const csrfField = (c: ConsoleContext) => html`<input type="hidden" name="csrf" value="${c.csrf}" />`;
 
-function layout(c: ConsoleContext, heading: string, content: Html): Html {
+export function layout(c: ConsoleContext, heading: string, content: Html): Html {
   const { t } = c;
   const languages = LANGUAGES.filter((l) => l !== c.language).map(
     (l) => html`<a href="?lang=${l}" hreflang="${l}" lang="${l}">${translator(l)('lang.name')}</a>`,
@@ -112,8 +112,21 @@ export function signInPage(
         />
         <div><button type="submit">${t('console.signin.submit')}</button></div>
       </form>
+      ${ssoForm(c, input.organization)}
     </div>`,
   );
+}
+
+/** Single sign-on (src/identity/oidc-routes.ts): found by the organisation or the address's domain. */
+function ssoForm(c: ConsoleContext, organization: string | undefined): Html {
+  const { t } = c;
+  return html`<form method="get" action="/console/sso" class="sso">
+    <p>${t('console.sso.or')}</p>
+    ${organization ? html`<input type="hidden" name="org" value="${organization}" />` : ''}
+    <label for="sso-email">${t('console.sso.email')}</label>
+    <input type="email" id="sso-email" name="email" autocomplete="username" required />
+    <div><button type="submit" class="secondary">${t('console.sso.submit')}</button></div>
+  </form>`;
 }
 
 export function verifyPage(c: ConsoleContext, input: { methods: string[]; error?: string }): Html {

@@ -6,6 +6,7 @@ import { SealpostError } from '../errors/index.ts';
 import type { HttpServer } from '../http/server.ts';
 import { chooseLanguage } from '../i18n/index.ts';
 import type { Html } from '../portal/index.ts';
+import type { AccessControl } from './access.ts';
 import { clientOf, parseCredential } from './auth-routes.ts';
 import {
   accountPage,
@@ -53,7 +54,7 @@ function page(reply: FastifyReply, status: number, body: Html) {
   return reply.code(status).type('text/html; charset=utf-8').send(body.value);
 }
 
-export function consoleRoutes(staff: StaffAuth) {
+export function consoleRoutes(staff: StaffAuth, access?: AccessControl) {
   return async (app: HttpServer) => {
     await app.register(async (scope) => {
       await scope.register(formbody);
@@ -133,10 +134,17 @@ export function consoleRoutes(staff: StaffAuth) {
         const email = field(request.body, 'email').slice(0, 320);
         const organization = field(request.body, 'organization');
         const organizationId = UUID.test(organization) ? organization : undefined;
-        const result = await staff.signIn(
-          { email, password: field(request.body, 'password'), organizationId },
-          clientOf(request),
-        );
+        let result;
+        try {
+          result = await staff.signIn(
+            { email, password: field(request.body, 'password'), organizationId },
+            clientOf(request),
+          );
+        } catch (err) {
+          // Refused after the right password (SSO-only organisation, conditional access): said here.
+          if (!(err instanceof SealpostError) || err.status !== 403) throw err;
+          return page(reply, 403, signInPage(c, { error: err.message, email, organization: organizationId }));
+        }
         if (!result.ok) {
           const error =
             result.reason === 'throttled'
@@ -147,6 +155,7 @@ export function consoleRoutes(staff: StaffAuth) {
           return page(reply, status, signInPage(c, { error, email, organization: organizationId }));
         }
         reply.header('set-cookie', staff.sessionCookie(result.session.secret));
+        await access?.recordSignIn(request, reply, result.session);
         return reply.redirect(NEXT[result.stage], 303);
       });
 

@@ -6,3 +6,13 @@ export { createUser, hashPassword, listUsers, verifyPassword } from './users.ts'
 export { authRoutes } from './auth-routes.ts';
 export { consoleRoutes } from './console-routes.ts';
 export { recentAuth, StaffAuth } from './staff-auth.ts';
+export { AccessControl } from './access.ts';
+export { accessRoutes } from './access-routes.ts';
+export { rolesRoutes } from './roles-routes.ts';
+export { listRoles, permissionsOf } from './roles.ts';
+export { ssoRoutes } from './oidc-routes.ts';
+export { SingleSignOn } from './oidc.ts';
+export { type LifecycleDeps, lifecycleRoutes } from './lifecycle-routes.ts';
+export { invitationRoutes } from './invitations-routes.ts';
+export { breakGlassRoutes } from './break-glass-routes.ts';
+export { queueNewDeviceMail, STAFF_MAIL_QUEUE, StaffMailer, type StaffMailJob } from './lifecycle-mail.ts';

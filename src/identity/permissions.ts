@@ -1,46 +1,96 @@
-// One permission set for roles and API key scopes. Routes name the permission they need.
+// One permission set for roles (built-in and custom) and API key scopes. Every route names the
+// one permission it needs (config.scope); the HTTP server refuses a route that names none, or one
+// that is not in this list.
 
-export const PERMISSIONS = [
-  'org:read',
-  'org:manage',
-  'users:read',
-  'users:manage',
-  'api_keys:read',
-  'api_keys:manage',
-  'audit:read',
-  'keys:manage',
-  'domains:read',
-  'domains:manage',
-  'recipient_keys:read',
-  'recipient_keys:manage',
-  'messages:send',
-  'messages:read',
-  'webhooks:read',
-  'webhooks:manage',
-] as const;
+export const PERMISSION_DESCRIPTIONS = {
+  'org:read': 'See the organisation and its branding',
+  'org:manage': "Change the organisation's settings",
+  'branding:manage': "Change the portal's and letters' branding",
+  'policy:read': 'See the sign-in, access and SecureLine policies',
+  'policy:manage': 'Change the sign-in, access and SecureLine policies (needs a recent sign-in)',
+  'users:read': 'See staff users',
+  'users:manage': 'Manage staff users: their roles, unlocks (needs a recent sign-in)',
+  'roles:read': 'See roles and their permissions',
+  'roles:manage': 'Create, change and delete custom roles (needs a recent sign-in)',
+  'api_keys:read': 'See API keys (never their secrets)',
+  'api_keys:manage': 'Create (needs a recent sign-in) and revoke API keys',
+  'audit:read': 'Read the audit trail and verify its chain',
+  'audit:export': 'Export the audit trail as JSON lines or CSV (needs a recent sign-in)',
+  'keys:manage': "Manage the organisation's encryption keys",
+  'domains:read': 'See sending domains',
+  'domains:manage': 'Add, verify and rotate DKIM for sending domains',
+  'recipient_keys:read': "See recipients' keys and protection preferences",
+  'recipient_keys:manage': "Add and remove recipients' keys and protection preferences",
+  'messages:send': 'Send messages and hand in bounce and complaint reports',
+  'messages:read': "See messages, their recipients' states and the event stream",
+  'messages:revoke': 'Revoke, extend, unlock and re-notify portal deliveries',
+  'suppressions:read': 'See suppressed addresses',
+  'suppressions:manage': 'Lift suppressions',
+  'reports:read': 'Read and download reports',
+  'sandbox:read': "Read the sandbox's captured mail (the whole message)",
+  'webhooks:read': 'See webhook endpoints and their attempts',
+  'webhooks:manage': 'Add, change, test and replay webhooks',
+} as const;
 
-export type Permission = (typeof PERMISSIONS)[number];
+export type Permission = keyof typeof PERMISSION_DESCRIPTIONS;
+export const PERMISSIONS = Object.keys(PERMISSION_DESCRIPTIONS) as readonly Permission[];
 
-const READS = PERMISSIONS.filter((p) => p.endsWith(':read') && p !== 'audit:read');
+export function isPermission(value: string): value is Permission {
+  return Object.hasOwn(PERMISSION_DESCRIPTIONS, value);
+}
 
-export const ROLES: Record<string, readonly Permission[]> = {
+const reads = PERMISSIONS.filter(
+  (p) => p.endsWith(':read') && p !== 'audit:read' && p !== 'sandbox:read',
+) as readonly Permission[];
+
+/** The built-in roles: listed with the custom ones, never changed or deleted. */
+export const ROLES: Readonly<Record<string, readonly Permission[]>> = {
   owner: PERMISSIONS,
+  // Everything but the organisation's encryption keys.
   administrator: PERMISSIONS.filter((p) => p !== 'keys:manage'),
+  // Reads the audit trail, reports and policy; cannot send, change or revoke anything.
   compliance_officer: [
     'org:read',
+    'policy:read',
     'users:read',
+    'roles:read',
     'api_keys:read',
     'audit:read',
+    'audit:export',
+    'reports:read',
     'messages:read',
+    'suppressions:read',
     'domains:read',
     'recipient_keys:read',
     'webhooks:read',
   ],
-  sender: ['org:read', 'messages:send', 'messages:read', 'domains:read', 'recipient_keys:read'],
-  marketer: ['org:read', 'messages:send', 'messages:read', 'domains:read', 'recipient_keys:read'],
-  read_only: READS,
+  // Clinicians and staff who send protected mail and manage what they sent.
+  sender: [
+    'org:read',
+    'messages:send',
+    'messages:read',
+    'messages:revoke',
+    'suppressions:read',
+    'domains:read',
+    'recipient_keys:read',
+    'sandbox:read',
+  ],
+  marketer: [
+    'org:read',
+    'messages:send',
+    'messages:read',
+    'suppressions:read',
+    'suppressions:manage',
+    'reports:read',
+    'domains:read',
+    'recipient_keys:read',
+    'sandbox:read',
+  ],
+  read_only: reads,
 };
 
-export function isPermission(value: string): value is Permission {
-  return (PERMISSIONS as readonly string[]).includes(value);
+export const BUILT_IN_ROLES = Object.keys(ROLES);
+
+export function isBuiltInRole(role: string): boolean {
+  return Object.hasOwn(ROLES, role);
 }

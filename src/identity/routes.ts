@@ -55,7 +55,7 @@ export function identityRoutes(deps: IdentityDeps) {
     app.post(
       '/v1/api-keys',
       {
-        config: { scope: 'api_keys:manage' },
+        config: { scope: 'api_keys:manage', recentAuth: true },
         schema: {
           tags: ['api keys'],
           summary: 'Create an API key (its token is shown once)',

@@ -4,7 +4,11 @@ import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import type { Actor, RequestAuth } from '../http/types.ts';
 import { checkApiKey, createApiKey, touchApiKey } from './api-keys.ts';
+import { AccessControl, type AccessDeps } from './access.ts';
+import { BreakGlass } from './break-glass.ts';
 import { PERMISSIONS } from './permissions.ts';
+import { permissionsOf } from './roles.ts';
+import { SingleSignOn } from './oidc.ts';
 import { StaffAuth, type StaffAuthDeps } from './staff-auth.ts';
 import { createUser, generatePassword } from './users.ts';
 
@@ -16,6 +20,8 @@ export interface IdentityDeps {
   /** For staff sign-in: TOTP secrets are sealed; passkeys and cookies follow the public URL. */
   keyring?: StaffAuthDeps['keyring'];
   publicUrl?: string;
+  /** Mails a person about a sign-in from a new device or address (see AccessControl). */
+  notifyNewDevice?: AccessDeps['notifyNewDevice'];
 }
 
 export interface InitResult {
@@ -38,11 +44,29 @@ export class IdentityService {
   private readonly touched = new Map<string, number>();
   /** Staff sign-in, sessions and second factors. */
   readonly staff: StaffAuth;
+  /** Conditional access (allowed networks) and the devices staff sign in from. */
+  readonly access: AccessControl;
+  /** Break-glass emergency access: elevates the sessions that hold it. */
+  readonly breakGlass: BreakGlass;
+  /** Single sign-on with OpenID Connect (needs the keyring: client secrets are sealed). */
+  readonly sso: SingleSignOn | null;
 
   constructor(deps: IdentityDeps) {
     this.deps = deps;
     this.clock = deps.clock ?? (() => new Date());
-    this.staff = new StaffAuth(deps);
+    this.access = new AccessControl(deps);
+    this.breakGlass = new BreakGlass(deps);
+    this.staff = new StaffAuth({
+      ...deps,
+      checkSignIn: this.access.checkSignIn,
+      checkPasswordSignIn: async (user, client) => this.sso?.checkPasswordSignIn(user, client),
+    });
+    this.sso = deps.keyring
+      ? new SingleSignOn(
+          { ...deps, keyring: deps.keyring, publicUrl: deps.publicUrl ?? 'http://localhost' },
+          this.staff,
+        )
+      : null;
   }
 
   /** Creates an organisation with its key, a first administrator and a first API key, atomically. */
@@ -100,7 +124,7 @@ export class IdentityService {
     const header = request.headers.authorization;
     if (!header) {
       const session = await this.staff.authenticateSession(request);
-      if (session) return session;
+      if (session) return this.breakGlass.elevate(request, session);
       throw errors.unauthorized();
     }
     const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -139,7 +163,22 @@ export class IdentityService {
     return {
       orgId: key.orgId,
       actor: { type: 'api_key', id: key.keyId, label: `spk_${key.keyId}` },
-      scopes: key.scopes,
+      scopes: await this.keyScopes(key.orgId, key.scopes, key.createdBy),
     };
+  }
+
+  /**
+   * A key made by a person never does more than that person may do now: its scopes narrow with
+   * their role, and come to nothing when they are disabled or gone.
+   */
+  private async keyScopes(orgId: string, scopes: string[], createdBy: { type: string; id: string }) {
+    if (createdBy.type !== 'user') return scopes;
+    const { rows } = await this.deps.db.query<{ role: string }>(
+      "SELECT role FROM users WHERE org_id = $1 AND user_id::text = $2 AND status = 'active'",
+      [orgId, createdBy.id],
+    );
+    if (!rows[0]) return [];
+    const held = await permissionsOf(this.deps.db, orgId, rows[0].role);
+    return scopes.filter((s) => (held as readonly string[]).includes(s));
   }
 }

@@ -22,7 +22,8 @@ import {
   passwordProblem,
   shortForSingleFactor,
 } from '../passwords/index.ts';
-import { ROLES } from './permissions.ts';
+import { RECENT_AUTH_MINUTES, reauthenticationRequired } from '../http/authorization.ts';
+import { permissionsOf, roleExists } from './roles.ts';
 import { base32Encode, matchTotp, newTotpSecret, otpauthUri } from './totp.ts';
 import { hashPassword, verifyPassword } from './users.ts';
 
@@ -35,8 +36,7 @@ import { hashPassword, verifyPassword } from './users.ts';
 
 export const SESSION_COOKIE = 'sealpost_staff';
 export const SECURE_SESSION_COOKIE = '__Host-sealpost_staff';
-/** How recent a proof of identity must be for sensitive actions. */
-export const RECENT_AUTH_MINUTES = 10;
+export { RECENT_AUTH_MINUTES, reauthenticationRequired } from '../http/authorization.ts';
 const CHALLENGE_MS = 5 * 60_000;
 const MAX_PASSKEYS = 10;
 const RECOVERY_CODES = 10;
@@ -60,6 +60,13 @@ export interface StaffAuthDeps {
   keyring?: Keyring;
   publicUrl?: string;
   clock?: () => Date;
+  /** Conditional access: throws (and records why) when this user may not sign in from there. */
+  checkSignIn?(user: { org_id: string; user_id: string; role: string }, client: ClientInfo): Promise<void>;
+  /** Single sign-on: throws (and records why) when this user's organisation has turned passwords off. */
+  checkPasswordSignIn?(
+    user: { org_id: string; user_id: string; role: string },
+    client: ClientInfo,
+  ): Promise<void>;
 }
 
 export interface StaffSession {
@@ -132,13 +139,6 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-export const reauthenticationRequired = () =>
-  new SealpostError(
-    'reauthentication_required',
-    `This action needs a sign-in from the last ${RECENT_AUTH_MINUTES} minutes: re-authenticate (POST /v1/auth/reauthenticate) and try again.`,
-    { status: 403 },
-  );
-
 /**
  * For sensitive actions: throws unless the request comes with an API key (a machine credential,
  * which has no interactive re-authentication) or from a session that proved who it is in the last
@@ -200,7 +200,7 @@ export class StaffAuth {
   async setPolicy(q: Queryable, orgId: string, change: Partial<AuthPolicy>): Promise<AuthPolicy> {
     const next = { ...(await this.policy(q, orgId)), ...change };
     for (const role of [...next.mfa_roles, ...next.passkey_required_roles])
-      if (!(role in ROLES)) throw errors.validation(`Unknown role "${role}".`);
+      if (!(await roleExists(q, orgId, role))) throw errors.validation(`Unknown role "${role}".`);
     if (next.absolute_minutes < next.idle_minutes)
       throw errors.validation('absolute_minutes cannot be shorter than idle_minutes.');
     await q.query(
@@ -389,6 +389,8 @@ export class StaffAuth {
       return { ok: false, reason: 'invalid' };
     }
     const user = matched[0]!;
+    await this.deps.checkSignIn?.(user, client);
+    await this.deps.checkPasswordSignIn?.(user, client);
     await this.clearAccountFailures(email);
     const factors = await this.factors(this.deps.db, user.org_id, user.user_id);
     const policy = await this.policy(this.deps.db, user.org_id);
@@ -427,7 +429,8 @@ export class StaffAuth {
     return { ok: true, session, stage, methods };
   }
 
-  private async startSession(
+  /** A new session at this stage (also for single sign-on, src/identity/oidc.ts). */
+  async startSession(
     q: Queryable,
     user: { org_id: string; user_id: string; role: string },
     stage: Stage,
@@ -594,8 +597,13 @@ export class StaffAuth {
     return {
       orgId: session.orgId,
       actor: userActor(session.userId),
-      scopes: ROLES[session.role] ?? [],
-      session: { id: session.sessionId, userId: session.userId, authenticatedAt: session.authenticatedAt },
+      scopes: await permissionsOf(this.deps.db, session.orgId, session.role),
+      session: {
+        id: session.sessionId,
+        userId: session.userId,
+        authenticatedAt: session.authenticatedAt,
+        role: session.role,
+      },
     };
   }
 
@@ -712,6 +720,11 @@ export class StaffAuth {
     const blocked = await this.throttled(email, client.ip);
     const hash = await this.passwordHash(session.orgId, session.userId);
     const ok = !blocked && hash !== null && (await verifyPassword(hash, password));
+    if (ok)
+      await this.deps.checkPasswordSignIn?.(
+        { org_id: session.orgId, user_id: session.userId, role: session.role },
+        client,
+      );
     if (!ok) {
       if (!blocked) await this.secondFactorFailed(session, 'password', client, email);
       return false;
@@ -734,6 +747,48 @@ export class StaffAuth {
         details: { method: 'password' },
       });
     });
+    return true;
+  }
+
+  /**
+   * Re-authentication with a second factor (a TOTP code or a recovery code), for the most
+   * sensitive actions (break-glass activation); throttled and counted like a sign-in.
+   */
+  async reauthenticateSecondFactor(
+    session: StaffSession,
+    input: { method: 'totp' | 'recovery_code'; code: string },
+    client: ClientInfo,
+  ): Promise<boolean> {
+    const email = await this.emailOf(this.deps.db, session.orgId, session.userId);
+    if (await this.throttled(email, client.ip)) return false;
+    const ok =
+      input.method === 'totp'
+        ? await this.useTotp(session.orgId, session.userId, input.code)
+        : await this.useRecoveryCode(session.orgId, session.userId, input.code, client);
+    if (!ok) {
+      await this.secondFactorFailed(session, input.method, client, email);
+      return false;
+    }
+    await this.clearAccountFailures(email);
+    const now = this.clock();
+    await this.deps.db.transaction(async (tx) => {
+      await tx.query(
+        'UPDATE staff_sessions SET authenticated_at = $3 WHERE org_id = $1 AND session_id = $2',
+        [session.orgId, session.sessionId, now],
+      );
+      await this.audit(tx, {
+        orgId: session.orgId,
+        actor: userActor(session.userId),
+        action: 'auth.reauthenticated',
+        objectType: 'session',
+        objectId: session.sessionId,
+        outcome: 'success',
+        ip: client.ip,
+        requestId: client.requestId,
+        details: { method: input.method },
+      });
+    });
+    session.authenticatedAt = now;
     return true;
   }
 
@@ -1013,6 +1068,8 @@ export class StaffAuth {
         requestId: client.requestId,
         details: { count: codes.length },
       });
+      // New codes are a factor changed: a session opened with an old one ends, like any other.
+      await this.revokeAll(tx, session.orgId, session.userId, 'factors_changed', client, session.sessionId);
       return codes;
     });
   }

@@ -3,7 +3,7 @@ import argon2 from 'argon2';
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import { normalisePassword } from '../passwords/index.ts';
-import { ROLES } from './permissions.ts';
+import { roleExists } from './roles.ts';
 
 export interface User {
   id: string;
@@ -38,7 +38,7 @@ export async function createUser(
   input: { email: string; role: string; displayName?: string; password?: string },
 ): Promise<User> {
   if (!EMAIL.test(input.email)) throw errors.validation('The email address is not valid.');
-  if (!(input.role in ROLES)) throw errors.validation(`Unknown role "${input.role}".`);
+  if (!(await roleExists(q, orgId, input.role))) throw errors.validation(`Unknown role "${input.role}".`);
   const passwordHash = input.password ? await hashPassword(input.password) : null;
   const { rows } = await q.query<User & Record<string, unknown>>(
     `INSERT INTO users (org_id, email, display_name, password_hash, role) VALUES ($1, $2, $3, $4, $5)
@@ -51,7 +51,8 @@ export async function createUser(
 
 export async function listUsers(q: Queryable, orgId: string): Promise<User[]> {
   const { rows } = await q.query<User & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM users WHERE org_id = $1 ORDER BY created_at, user_id`,
+    // Deleted users stay as tombstones for the audit trail (src/identity/lifecycle.ts), not as users.
+    `SELECT ${COLUMNS} FROM users WHERE org_id = $1 AND status <> 'deleted' ORDER BY created_at, user_id`,
     [orgId],
   );
   return rows;

@@ -50,7 +50,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       serializers: {
         req: (req: { method: string; url: string; id: string; ip?: string }) => ({
           method: req.method,
-          path: req.url.split('?')[0]!.replace(/^\/secure\/[^/]+/, '/secure/[token]'),
+          path: req.url
+            .split('?')[0]!
+            .replace(/^\/secure\/[^/]+/, '/secure/[token]')
+            .replace(/^\/console\/invite\/[^/]+/, '/console/invite/[token]'),
           request_id: req.id,
           remote: req.ip,
         }),

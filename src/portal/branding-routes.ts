@@ -77,7 +77,7 @@ export function brandingRoutes(deps: Pick<PortalDeps, 'db' | 'audit'>) {
     app.put(
       '/v1/branding',
       {
-        config: { scope: 'org:manage' },
+        config: { scope: 'branding:manage' },
         schema: {
           tags: ['organisation'],
           summary: 'Change the name, colour or logo recipients see; fields left out keep their value',

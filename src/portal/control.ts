@@ -24,7 +24,7 @@ export function portalControlRoutes(deps: PortalDeps) {
     app.post(
       '/v1/messages/:id/revoke',
       {
-        config: { scope: 'messages:send' },
+        config: { scope: 'messages:revoke' },
         schema: {
           tags: ['messages'],
           summary: 'Revoke a message: nothing more is delivered and the portal shows nothing',
@@ -96,7 +96,7 @@ export function portalControlRoutes(deps: PortalDeps) {
     app.patch(
       '/v1/messages/:id/portal',
       {
-        config: { scope: 'messages:send' },
+        config: { scope: 'messages:revoke' },
         schema: {
           tags: ['messages'],
           summary: 'Change until when the message can be read in the portal',
@@ -150,7 +150,7 @@ export function portalControlRoutes(deps: PortalDeps) {
     app.post(
       '/v1/messages/:id/recipients/:recipient_id/notice',
       {
-        config: { scope: 'messages:send' },
+        config: { scope: 'messages:revoke' },
         schema: {
           tags: ['messages'],
           summary: 'Send a portal recipient their notice again (same link)',
@@ -184,7 +184,7 @@ export function portalControlRoutes(deps: PortalDeps) {
     app.post(
       '/v1/messages/:id/recipients/:recipient_id/unlock',
       {
-        config: { scope: 'messages:send' },
+        config: { scope: 'messages:revoke' },
         schema: {
           tags: ['messages'],
           summary: 'Unlock a portal recipient locked out after wrong codes or passphrases',

@@ -36,7 +36,7 @@ export interface ReportDeps {
 
 // Reports read what the messages API already shows a messages:read caller (addresses, states,
 // methods), in aggregate or per recipient; never a subject or a body.
-const SCOPE = 'messages:read';
+const SCOPE = 'reports:read';
 
 const PeriodQuery = {
   from: Type.Optional(

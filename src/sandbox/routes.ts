@@ -42,7 +42,7 @@ export function sandboxRoutes(deps: SandboxDeps) {
     app.get(
       '/v1/sandbox/messages',
       {
-        config: { scope: 'messages:read' },
+        config: { scope: 'sandbox:read' },
         schema: {
           tags: ['sandbox'],
           summary: 'What the sandbox captured instead of sending, newest first',
@@ -71,7 +71,7 @@ export function sandboxRoutes(deps: SandboxDeps) {
     app.get(
       '/v1/sandbox/messages/:id',
       {
-        config: { scope: 'messages:read' },
+        config: { scope: 'sandbox:read' },
         schema: {
           tags: ['sandbox'],
           summary: 'One capture with its raw source as it would have left (ciphertext for PGP and S/MIME)',

@@ -64,7 +64,7 @@ export function policyRoutes(deps: PolicyDeps) {
     app.get(
       '/v1/policies/secureline',
       {
-        config: { scope: 'org:read' },
+        config: { scope: 'policy:read' },
         schema: {
           tags: ['policy'],
           summary: 'How SecureLine protects this organisation’s mail',
@@ -77,7 +77,7 @@ export function policyRoutes(deps: PolicyDeps) {
     app.patch(
       '/v1/policies/secureline',
       {
-        config: { scope: 'org:manage' },
+        config: { scope: 'policy:manage', recentAuth: true },
         schema: {
           tags: ['policy'],
           summary: 'Change SecureLine policy; fields left out keep their value',

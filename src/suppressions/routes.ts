@@ -30,7 +30,7 @@ export function suppressionRoutes(deps: SuppressionDeps) {
     app.get(
       '/v1/suppressions',
       {
-        config: { scope: 'messages:read' },
+        config: { scope: 'suppressions:read' },
         schema: {
           tags: ['suppressions'],
           summary: 'Addresses not sent to (hard bounces, complaints), in address order',
@@ -61,7 +61,7 @@ export function suppressionRoutes(deps: SuppressionDeps) {
     app.delete(
       '/v1/suppressions/:address',
       {
-        config: { scope: 'messages:send' },
+        config: { scope: 'suppressions:manage' },
         schema: {
           tags: ['suppressions'],
           summary: 'Allow sending to an address again',

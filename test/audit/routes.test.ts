@@ -27,7 +27,7 @@ describeEachDb('audit routes', (suite) => {
   const otherOrg = randomUUID();
 
   const get = (url: string, options: { org?: string | null; scopes?: string } = {}) => {
-    const headers: Record<string, string> = { 'x-test-scopes': options.scopes ?? 'audit:read' };
+    const headers: Record<string, string> = { 'x-test-scopes': options.scopes ?? 'audit:read audit:export' };
     if (options.org !== null) headers['x-test-org'] = options.org ?? orgId;
     return app.inject({ method: 'GET', url, headers });
   };
@@ -133,6 +133,10 @@ describeEachDb('audit routes', (suite) => {
   });
 
   test('jsonl and csv: every matching event as a download', async () => {
+    // An export needs audit:export besides audit:read.
+    const refused = await get('/v1/audit-events?format=jsonl', { scopes: 'audit:read' });
+    assert.equal(refused.statusCode, 403);
+    assert.match(refused.json().detail, /audit:export/);
     const jsonl = await get('/v1/audit-events?format=jsonl&actor_id=u-2');
     assert.equal(jsonl.statusCode, 200);
     assert.equal(jsonl.headers['content-type'], 'application/x-ndjson; charset=utf-8');
@@ -144,7 +148,8 @@ describeEachDb('audit routes', (suite) => {
       [7, 8, 9, 10, 11, 12],
     );
 
-    const csv = await get('/v1/audit-events?format=csv&from=2026-04-01T00:10:00Z');
+    // Bounded: every export adds its own audit.exported event, now.
+    const csv = await get('/v1/audit-events?format=csv&from=2026-04-01T00:10:00Z&to=2026-04-02T00:00:00Z');
     assert.equal(csv.statusCode, 200);
     assert.equal(csv.headers['content-type'], 'text/csv; charset=utf-8');
     assert.equal(csv.headers['content-disposition'], 'attachment; filename="audit-events.csv"');
@@ -153,6 +158,26 @@ describeEachDb('audit routes', (suite) => {
     assert.match(rows[0]!, /^org_id,seq,event_id,occurred_at,/);
     assert.ok(rows[2]!.includes(`"{""i"":11,""text"":""=2+3""}"`), rows[2]);
     assert.ok(!rows.some((r) => r.includes(otherOrg)));
+  });
+
+  test('every export is on the record: who, which part, in which format and why', async () => {
+    const reason = 'OCR audit request 2026-117, November sample';
+    const res = await get(
+      `/v1/audit-events?format=jsonl&action=auth.login_failed&reason=${encodeURIComponent(reason)}`,
+    );
+    assert.equal(res.statusCode, 200);
+    // The export's own event is chained before the export reads the trail, and carries the reason.
+    const after = await get('/v1/audit-events?action=audit.exported&limit=1000');
+    const events = after.json().data as { actor_type: string; details: Record<string, unknown> }[];
+    const mine = events.find((e) => e.details.reason === reason);
+    assert.ok(mine, JSON.stringify(events));
+    assert.equal(mine.actor_type, 'api_key');
+    assert.equal(mine.details.format, 'jsonl');
+    assert.equal(mine.details.action, 'auth.login_failed');
+    // A page of the trail (format=json) is reading, not exporting: no event.
+    await get('/v1/audit-events?limit=5');
+    const again = await get('/v1/audit-events?action=audit.exported&limit=1000');
+    assert.equal(again.json().data.length, events.length);
   });
 
   test('a wrong query is a 400 problem', async () => {
@@ -178,8 +203,9 @@ describeEachDb('audit routes', (suite) => {
     const body = ok.json();
     assert.equal(body.ok, true);
     assert.equal(body.chains, 1);
-    assert.equal(body.events, 12);
-    assert.equal(body.head.seq, 12);
+    // The twelve seeded events and the three exports' own events.
+    assert.equal(body.events, 15);
+    assert.equal(body.head.seq, 15);
     assert.match(body.head.hash, /^[0-9a-f]{64}$/);
 
     // An attacker with superuser rights edits event 5 of the other organisation.

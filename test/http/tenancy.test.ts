@@ -38,6 +38,12 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/messages/{id}/recipients/{recipient_id}/notice': undefined,
   'POST /v1/messages/{id}/recipients/{recipient_id}/unlock': undefined,
   'PUT /v1/branding': { display_name: 'Beta probe', color: '#112233' },
+  'PUT /v1/sso': {
+    issuer: 'https://login.beta-probe.example',
+    client_id: 'beta-probe',
+    client_secret: 'beta-probe-secret',
+    allowed_domains: ['beta-probe.example'],
+  },
   'POST /v1/webhooks': { url: 'https://93.184.215.14/beta-hook' },
   'PATCH /v1/webhooks/{id}': { description: 'probe', enabled: false },
   'POST /v1/webhooks/{id}/rotate-secret': { overlap_hours: 0 },
@@ -57,6 +63,23 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/auth/recovery-codes': undefined,
   'PATCH /v1/policies/auth': { idle_minutes: 20 },
   'POST /v1/users/{id}/unlock': undefined,
+  'POST /v1/roles': { name: 'Beta probe role', permissions: ['org:read'] },
+  'PATCH /v1/roles/{id}': { permissions: ['org:read'] },
+  'PUT /v1/users/{id}/role': { role: 'read_only' },
+  'PATCH /v1/policies/access': { networks: [] },
+  'POST /v1/users/{id}/disable': undefined,
+  'POST /v1/users/{id}/enable': undefined,
+  'POST /v1/invitations': { email: 'probe@beta-probe.example', role: 'read_only' },
+  'POST /v1/invitations/accept': { token: 'x'.repeat(43), password: 'tenant probe long password' },
+  'PUT /v1/break-glass/policy': { max_minutes: 30 },
+  'POST /v1/break-glass/accounts': { user_id: '5a1db0c5-0000-4000-8000-000000000003' },
+  // Activation and deactivation act on the caller's own session: B's key has none (401).
+  'POST /v1/break-glass/activate': {
+    reason: 'tenant probe reason',
+    second_factor: { method: 'totp', code: '123456' },
+  },
+  'POST /v1/break-glass/deactivate': undefined,
+  'POST /v1/break-glass/activations/{id}/review': { note: 'probe' },
 };
 
 // Query strings tried besides none. A route with a format parameter (a download) must be taught
@@ -67,6 +90,7 @@ const SAMPLE_QUERIES: Record<string, string[]> = {
   'GET /v1/reports/portal': ['group_by=tag&format=csv'],
   'GET /v1/reports/deliverability': ['group_by=domain&format=csv'],
   'GET /v1/reports/protection': ['format=csv', 'limit=1'],
+  'GET /v1/users/access-review': ['format=csv'],
 };
 
 describeEachDb('tenant isolation on every route', (suite) => {
@@ -78,6 +102,8 @@ describeEachDb('tenant isolation on every route', (suite) => {
   let aMessageId: string;
   let aRecipientId: string;
   let aWebhookId: string;
+  let aRoleId: string;
+  let aInvitationId: string;
   let aSessionId: string;
   let aUserId: string;
 
@@ -181,6 +207,23 @@ describeEachDb('tenant isolation on every route', (suite) => {
     });
     assert.equal(hook.status, 201, hook.text);
     aWebhookId = hook.body.id;
+    const role = await server.request('POST', '/v1/roles', {
+      token: a.api_key,
+      body: { name: 'Alpha front desk', permissions: ['org:read'] },
+    });
+    assert.equal(role.status, 201, role.text);
+    aRoleId = role.body.id;
+    const access = await server.request('PATCH', '/v1/policies/access', {
+      token: a.api_key,
+      body: { networks: ['127.0.0.0/8', '::1/128'] },
+    });
+    assert.equal(access.status, 200, access.text);
+    const invitation = await server.request('POST', '/v1/invitations', {
+      token: a.api_key,
+      body: { email: 'invited@alpha-clinic.example', role: 'read_only' },
+    });
+    assert.equal(invitation.status, 201, invitation.text);
+    aInvitationId = invitation.body.id;
     SAMPLE_BODIES['POST /v1/auth/sign-in'] = { email: b.admin_email, password: b.admin_password };
     SAMPLE_BODIES['POST /v1/auth/reauthenticate'] = { password: b.admin_password };
     // A's administrator signed in: a session B must not see or end.
@@ -238,7 +281,11 @@ describeEachDb('tenant isolation on every route', (suite) => {
         )
       ).rows,
       ...(await suite.db.query('SELECT * FROM staff_auth_policies WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM org_roles WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM access_policies WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT user_id, role FROM users WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT * FROM staff_totp WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM staff_invitations WHERE org_id = $1', [a.org_id])).rows,
     ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(
@@ -259,6 +306,9 @@ describeEachDb('tenant isolation on every route', (suite) => {
       'alpha-patients',
       'Alpha Clinic Care',
       aWebhookId,
+      aRoleId,
+      aInvitationId,
+      'Alpha front desk',
       'alpha-hook',
       aSessionId,
       aUserId,
@@ -282,15 +332,23 @@ describeEachDb('tenant isolation on every route', (suite) => {
               ? aMessageId
               : path.startsWith('/v1/webhooks/')
                 ? aWebhookId
-                : path.startsWith('/v1/sandbox/')
-                  ? '5a1db0c5-0000-4000-8000-000000000000' // this server captures nothing: any id is unknown
-                  : path.startsWith('/v1/auth/sessions/')
-                    ? aSessionId
-                    : path.startsWith('/v1/users/')
+                : path.startsWith('/v1/roles/')
+                  ? aRoleId
+                  : path.startsWith('/v1/invitations/')
+                    ? aInvitationId
+                    : path.startsWith('/v1/break-glass/accounts/')
                       ? aUserId
-                      : path.startsWith('/v1/auth/factors/passkeys/')
-                        ? 'alpha-passkey-credential'
-                        : aKeyId,
+                      : path.startsWith('/v1/break-glass/activations/')
+                        ? '5a1db0c5-0000-4000-8000-000000000002' // none anywhere: B's answer is 404 like any unknown id
+                        : path.startsWith('/v1/sandbox/')
+                          ? '5a1db0c5-0000-4000-8000-000000000000' // this server captures nothing: any id is unknown
+                          : path.startsWith('/v1/auth/sessions/')
+                            ? aSessionId
+                            : path.startsWith('/v1/users/')
+                              ? aUserId
+                              : path.startsWith('/v1/auth/factors/passkeys/')
+                                ? 'alpha-passkey-credential'
+                                : aKeyId,
           domain: 'alpha-clinic.example',
           address: 'gone@alpha-patients.example',
           recipient_id: aRecipientId,

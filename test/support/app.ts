@@ -28,7 +28,7 @@ export interface TestServer {
 export async function startTestServer(
   testDb: TestDb,
   env: Record<string, string> = {},
-  options: { log?: Logger; roles?: Role[] } = {},
+  options: { log?: Logger; roles?: Role[]; clock?: () => Date } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-app-'));
   const config = loadConfig({

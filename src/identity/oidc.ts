@@ -1,0 +1,480 @@
+import { createHash, randomBytes } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { type AuditInput, SYSTEM_ORG_ID } from '../audit/index.ts';
+import type { Keyring } from '../crypto/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { SealpostError } from '../errors/index.ts';
+import type { Actor } from '../http/types.ts';
+import {
+  domainOf,
+  findSso,
+  isLoopback,
+  ssoOnly,
+  readSso,
+  secretBinding,
+  type StoredSso,
+} from './oidc-config.ts';
+import { roleExists } from './roles.ts';
+import {
+  type ClientInfo,
+  type Method,
+  type Stage,
+  StaffAuth,
+  type StaffSession,
+  userActor,
+} from './staff-auth.ts';
+import { createUser } from './users.ts';
+
+// Single sign-on with OpenID Connect: the authorization code flow with PKCE (S256), state and
+// nonce, every check done by openid-client. A sign-in on its way is kept in the database, bound to
+// the browser that started it by a cookie (so a callback URL replayed in another browser, or
+// twice, opens nothing), and used once. The callback finds the user by a verified address in an
+// allowed domain, or makes one when the organisation says so, sets the role the claims map to,
+// and starts the same staff session as a password would.
+//
+// A sign-in through the provider stands for the password. It stands for a second factor too when
+// the ID token's amr claim (RFC 8176) says "mfa"; it never stands for a passkey: a role that
+// policy requires to use a passkey still completes the sign-in with one.
+
+export const SSO_COOKIE = 'sealpost_sso';
+export const CALLBACK_PATH = '/v1/auth/sso/callback';
+const TRANSACTION_MS = 10 * 60_000;
+const DISCOVERY_MS = 10 * 60_000;
+const ssoActor: Actor = { type: 'system', id: 'sso', label: 'single sign-on' };
+
+export interface SsoDeps {
+  db: Db;
+  audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  keyring: Keyring;
+  publicUrl: string;
+  clock?: () => Date;
+}
+
+export type SsoRefusal =
+  | 'unknown_organization'
+  | 'no_transaction'
+  | 'provider_error'
+  | 'provider_unreachable'
+  | 'validation_failed'
+  | 'email_missing'
+  | 'email_not_verified'
+  | 'domain_not_allowed'
+  | 'not_provisioned'
+  | 'user_disabled';
+
+const MESSAGES: Record<SsoRefusal, string> = {
+  unknown_organization: 'No organisation signs in with single sign-on by that name or address.',
+  no_transaction:
+    'This sign-in is unknown, was already used, or took too long: start again from the sign-in page.',
+  provider_error: 'The identity provider did not sign you in.',
+  provider_unreachable: 'The identity provider could not be reached: try again later.',
+  validation_failed: "The identity provider's answer did not pass the checks: start again.",
+  email_missing: 'The identity provider did not give an email address.',
+  email_not_verified: 'The identity provider does not say your email address is verified.',
+  domain_not_allowed: "Your email address's domain is not allowed to sign in to this organisation.",
+  not_provisioned: 'You have no account in this organisation yet: ask an administrator to invite you.',
+  user_disabled: 'Your account is disabled.',
+};
+
+export class SsoRefused extends SealpostError {
+  readonly reason: SsoRefusal;
+  constructor(reason: SsoRefusal) {
+    const status = reason === 'unknown_organization' ? 404 : reason === 'provider_unreachable' ? 502 : 403;
+    super('sso_refused', MESSAGES[reason], { status, details: { reason } });
+    this.reason = reason;
+  }
+}
+
+export interface SsoSignIn {
+  session: StaffSession;
+  stage: Stage;
+  methods: Method[];
+  provisioned: boolean;
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/** Claims a token or the userinfo endpoint gave, as far as this module reads them. */
+type Claims = Record<string, unknown>;
+
+export class SingleSignOn {
+  readonly deps: SsoDeps;
+  readonly staff: StaffAuth;
+  readonly clock: () => Date;
+  private readonly discovered = new Map<string, { key: string; at: number; config: oidc.Configuration }>();
+
+  constructor(deps: SsoDeps, staff: StaffAuth) {
+    this.deps = deps;
+    this.staff = staff;
+    this.clock = deps.clock ?? (() => new Date());
+  }
+
+  get redirectUri(): string {
+    return new URL(CALLBACK_PATH, this.deps.publicUrl).toString();
+  }
+
+  transactionCookie(secret: string, maxAgeSeconds = TRANSACTION_MS / 1000): string {
+    // Lax, not Strict: the provider sends the browser back with a cross-site top-level GET.
+    return [
+      `${SSO_COOKIE}=${secret}`,
+      'Path=/v1/auth/sso',
+      'HttpOnly',
+      'SameSite=Lax',
+      ...(this.staff.secureCookies ? ['Secure'] : []),
+      `Max-Age=${maxAgeSeconds}`,
+    ].join('; ');
+  }
+
+  /** The provider's metadata (discovered once per ten minutes) and this client's credentials. */
+  private async provider(sso: StoredSso): Promise<oidc.Configuration> {
+    const key = `${sso.issuer}\n${sso.client_id}\n${sso.updated_at.toISOString()}`;
+    const cached = this.discovered.get(sso.org_id);
+    if (cached && cached.key === key && Date.now() - cached.at < DISCOVERY_MS) return cached.config;
+    const secret = await this.deps.keyring.openText(sso.org_id, secretBinding(sso.org_id), sso.client_secret);
+    const issuer = new URL(sso.issuer);
+    let config: oidc.Configuration;
+    try {
+      config = await oidc.discovery(
+        issuer,
+        sso.client_id,
+        undefined,
+        oidc.ClientSecretBasic(secret),
+        isLoopback(issuer) && issuer.protocol === 'http:'
+          ? { execute: [oidc.allowInsecureRequests], timeout: 10 }
+          : { timeout: 10 },
+      );
+    } catch {
+      throw new SsoRefused('provider_unreachable');
+    }
+    this.discovered.set(sso.org_id, { key, at: Date.now(), config });
+    return config;
+  }
+
+  /** Where to send the browser, and the cookie that binds the sign-in to it. */
+  async start(
+    by: { org?: string | undefined; email?: string | undefined },
+    client: ClientInfo,
+  ): Promise<{ location: string; cookie: string }> {
+    const sso = await findSso(this.deps.db, by);
+    if (!sso) {
+      await this.refused(SYSTEM_ORG_ID, 'unknown_organization', client);
+      throw new SsoRefused('unknown_organization');
+    }
+    let config: oidc.Configuration;
+    try {
+      config = await this.provider(sso);
+    } catch (err) {
+      if (err instanceof SsoRefused) await this.refused(sso.org_id, err.reason, client);
+      throw err;
+    }
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const browser = randomBytes(32).toString('base64url');
+    const now = this.clock();
+    await this.deps.db.query('DELETE FROM sso_transactions WHERE org_id = $1 AND expires_at < $2', [
+      sso.org_id,
+      now,
+    ]);
+    await this.deps.db.query(
+      `INSERT INTO sso_transactions (org_id, browser_hash, state, nonce, code_verifier, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        sso.org_id,
+        sha256(browser),
+        state,
+        nonce,
+        await this.deps.keyring.seal(sso.org_id, this.verifierBinding(state), verifier),
+        now,
+        new Date(now.getTime() + TRANSACTION_MS),
+      ],
+    );
+    const parameters: Record<string, string> = {
+      redirect_uri: this.redirectUri,
+      scope: 'openid email profile',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    };
+    if (by.email && domainOf(by.email)) parameters.login_hint = by.email;
+    return { location: oidc.buildAuthorizationUrl(config, parameters).toString(), cookie: browser };
+  }
+
+  private verifierBinding(state: string) {
+    return { table: 'sso_transactions', row: state };
+  }
+
+  /**
+   * The provider sent the browser back: `url` is the callback as the browser asked for it,
+   * `browser` the cookie's value. Every refusal is audited with its reason and thrown.
+   */
+  async callback(url: URL, browser: string | undefined, client: ClientInfo): Promise<SsoSignIn> {
+    const now = this.clock();
+    // Claimed before anything else: whatever happens next, this sign-in cannot be tried twice.
+    const { rows } = browser
+      ? await this.deps.db.query<{
+          org_id: string;
+          state: string;
+          nonce: string;
+          code_verifier: Buffer;
+          expires_at: Date;
+        }>(
+          `DELETE FROM sso_transactions WHERE browser_hash = $1
+           RETURNING org_id, state, nonce, code_verifier, expires_at`,
+          [sha256(browser)],
+        )
+      : { rows: [] };
+    const tx = rows[0];
+    const sso = tx ? await readSso(this.deps.db, tx.org_id) : null;
+    if (!tx || tx.expires_at <= now || !sso?.enabled)
+      return this.refuse(tx?.org_id ?? SYSTEM_ORG_ID, 'no_transaction', client);
+    const orgId = tx.org_id;
+    const verifier = await this.deps.keyring.openText(
+      orgId,
+      this.verifierBinding(tx.state),
+      Buffer.from(tx.code_verifier),
+    );
+    let claims: Claims;
+    let amr: string[];
+    try {
+      const config = await this.provider(sso);
+      const tokens = await oidc.authorizationCodeGrant(config, url, {
+        pkceCodeVerifier: verifier,
+        expectedState: tx.state,
+        expectedNonce: tx.nonce,
+        idTokenExpected: true,
+      });
+      const idToken = tokens.claims()!;
+      amr = Array.isArray(idToken.amr) ? idToken.amr.filter((v): v is string => typeof v === 'string') : [];
+      claims = { ...idToken };
+      // Providers that keep the address out of the ID token give it at the userinfo endpoint
+      // (checked to be about the same subject).
+      if (typeof claims.email !== 'string' || claims[sso.role_claim] === undefined) {
+        const info = await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub);
+        for (const [name, value] of Object.entries(info))
+          if (claims[name] === undefined) claims[name] = value;
+      }
+    } catch (err) {
+      if (err instanceof SsoRefused) return this.refuse(orgId, err.reason, client);
+      return this.refuse(
+        orgId,
+        providerSaid(err) ? 'provider_error' : 'validation_failed',
+        client,
+        checkOf(err),
+      );
+    }
+    const email = typeof claims.email === 'string' ? claims.email.trim() : '';
+    if (!email) return this.refuse(orgId, 'email_missing', client);
+    // Microsoft Entra ID says "the domain's owner verified this address" with xms_edov.
+    if (claims.email_verified !== true && claims.xms_edov !== true)
+      return this.refuse(orgId, 'email_not_verified', client);
+    const domain = domainOf(email);
+    if (!domain || !sso.allowed_domains.includes(domain))
+      return this.refuse(orgId, 'domain_not_allowed', client);
+    const mapped = await this.mappedRole(sso, claims[sso.role_claim]);
+
+    const { rows: users } = await this.deps.db.query<{ user_id: string; role: string; status: string }>(
+      'SELECT user_id, role, status FROM users WHERE org_id = $1 AND lower(email) = lower($2)',
+      [orgId, email],
+    );
+    const existing = users[0];
+    if (existing && existing.status !== 'active')
+      return this.refuse(orgId, 'user_disabled', client, undefined, existing.user_id);
+    const newRole = mapped ?? sso.default_role;
+    if (!existing && !newRole) return this.refuse(orgId, 'not_provisioned', client);
+    // Conditional access (allowed networks) holds for single sign-on as for a password.
+    if (existing)
+      await this.staff.deps.checkSignIn?.(
+        { org_id: orgId, user_id: existing.user_id, role: existing.role },
+        client,
+      );
+
+    return this.deps.db.transaction(async (q) => {
+      let user: { org_id: string; user_id: string; role: string };
+      if (existing) {
+        user = { org_id: orgId, user_id: existing.user_id, role: existing.role };
+        // Claims set the role of everyone but owners (made and kept in Sealpost).
+        if (newRole && newRole !== existing.role && existing.role !== 'owner') {
+          await q.query('UPDATE users SET role = $3 WHERE org_id = $1 AND user_id = $2', [
+            orgId,
+            existing.user_id,
+            newRole,
+          ]);
+          await this.deps.audit(q, {
+            orgId,
+            actor: ssoActor,
+            action: 'user.role_changed',
+            objectType: 'user',
+            objectId: existing.user_id,
+            outcome: 'success',
+            ip: client.ip,
+            requestId: client.requestId,
+            details: { from: existing.role, to: newRole, by: mapped ? 'claim_mapping' : 'default_role' },
+          });
+          user.role = newRole;
+        }
+      } else {
+        const made = await createUser(q, orgId, { email, role: newRole! });
+        user = { org_id: orgId, user_id: made.id, role: made.role };
+        await this.deps.audit(q, {
+          orgId,
+          actor: ssoActor,
+          action: 'user.provisioned',
+          objectType: 'user',
+          objectId: made.id,
+          outcome: 'success',
+          ip: client.ip,
+          requestId: client.requestId,
+          details: { role: made.role, by: mapped ? 'claim_mapping' : 'default_role' },
+        });
+      }
+      const result = await this.startSession(q, user, amr, client);
+      await q.query('UPDATE sso_configs SET last_success_at = $2 WHERE org_id = $1', [orgId, this.clock()]);
+      await this.deps.audit(q, {
+        orgId,
+        actor: userActor(user.user_id),
+        action: 'auth.sso_sign_in',
+        objectType: 'session',
+        objectId: result.session.sessionId,
+        outcome: 'success',
+        ip: client.ip,
+        requestId: client.requestId,
+        details: { amr: amr.join(' '), mfa: amr.includes('mfa'), next: result.stage, provisioned: !existing },
+      });
+      return { ...result, provisioned: !existing };
+    });
+  }
+
+  /** The session after the provider proved who it is: a second factor still due when policy asks. */
+  private async startSession(
+    q: Queryable,
+    user: { org_id: string; user_id: string; role: string },
+    amr: string[],
+    client: ClientInfo,
+  ): Promise<Omit<SsoSignIn, 'provisioned'>> {
+    const staff = this.staff;
+    const policy = await staff.policy(q, user.org_id);
+    const factors = await staff.factors(q, user.org_id, user.user_id);
+    const needed = StaffAuth.requirement(policy, user.role);
+    const satisfied = needed === 'none' || (needed === 'any' && amr.includes('mfa'));
+    const has = factors.totp || factors.passkeys.length > 0;
+    const stage: Stage = satisfied ? 'active' : has ? 'second_factor' : 'enrol';
+    const methods: Method[] = [];
+    if (stage === 'second_factor') {
+      if (factors.passkeys.length > 0) methods.push('passkey');
+      if (needed !== 'passkey' || factors.passkeys.length === 0) {
+        if (factors.totp) methods.push('totp');
+        if (factors.recovery_codes_left > 0) methods.push('recovery_code');
+      }
+    }
+    const session = await staff.startSession(
+      q,
+      user,
+      stage,
+      amr.includes('mfa') ? ['sso', 'sso_mfa'] : ['sso'],
+      policy,
+      client,
+    );
+    if (stage === 'active')
+      await q.query('UPDATE users SET last_login_at = $3 WHERE org_id = $1 AND user_id = $2', [
+        user.org_id,
+        user.user_id,
+        this.clock(),
+      ]);
+    return { session, stage, methods };
+  }
+
+  /** The role the first matching mapping gives, if it still exists. */
+  private async mappedRole(sso: StoredSso, claim: unknown): Promise<string | null> {
+    const values = new Set(
+      (Array.isArray(claim) ? claim : [claim]).filter((v): v is string => typeof v === 'string'),
+    );
+    for (const mapping of sso.role_mappings)
+      if (values.has(mapping.value) && (await roleExists(this.deps.db, sso.org_id, mapping.role)))
+        return mapping.role;
+    return null;
+  }
+
+  /**
+   * The password hook of StaffAuth: refused in an SSO-only organisation, but for owners (the way
+   * back in when the provider fails; their use of it is on the record).
+   */
+  async checkPasswordSignIn(user: { org_id: string; user_id: string; role: string }, client: ClientInfo) {
+    if (!(await ssoOnly(this.deps.db, user.org_id))) return;
+    if (user.role === 'owner') {
+      await this.deps.audit(this.deps.db, {
+        orgId: user.org_id,
+        actor: userActor(user.user_id),
+        action: 'auth.sso_bypassed',
+        objectType: 'user',
+        objectId: user.user_id,
+        outcome: 'success',
+        ip: client.ip,
+        requestId: client.requestId,
+        details: { method: 'password', reason: 'owner' },
+      });
+      return;
+    }
+    await this.deps.audit(this.deps.db, {
+      orgId: user.org_id,
+      actor: userActor(user.user_id),
+      action: 'auth.sign_in_failed',
+      objectType: 'user',
+      objectId: user.user_id,
+      outcome: 'denied',
+      ip: client.ip,
+      requestId: client.requestId,
+      details: { method: 'password', reason: 'sso_only' },
+    });
+    throw new SealpostError(
+      'sso_required',
+      'Your organisation signs in with single sign-on only: use "Continue with single sign-on".',
+      { status: 403 },
+    );
+  }
+
+  private async refused(
+    orgId: string,
+    reason: SsoRefusal,
+    client: ClientInfo,
+    check?: string,
+    userId?: string,
+  ): Promise<void> {
+    await this.deps.audit(this.deps.db, {
+      orgId,
+      actor: userId ? userActor(userId) : ssoActor,
+      action: 'auth.sso_refused',
+      objectType: userId ? 'user' : 'organization',
+      objectId: userId ?? orgId,
+      outcome: 'denied',
+      ip: client.ip,
+      requestId: client.requestId,
+      details: check ? { reason, check } : { reason },
+    });
+  }
+
+  private async refuse(
+    orgId: string,
+    reason: SsoRefusal,
+    client: ClientInfo,
+    check?: string,
+    userId?: string,
+  ): Promise<never> {
+    await this.refused(orgId, reason, client, check, userId);
+    throw new SsoRefused(reason);
+  }
+}
+
+/** The provider's own error code (access_denied, invalid_grant ...), which names no secret. */
+function providerSaid(err: unknown): boolean {
+  const code = (err as { error?: unknown }).error;
+  return typeof code === 'string' && /^[a-z_]{1,64}$/.test(code);
+}
+
+/** What failed, as a code (never the message, which may quote a token's contents). */
+function checkOf(err: unknown): string {
+  const e = err as { error?: unknown; code?: unknown };
+  if (providerSaid(err)) return String(e.error);
+  return typeof e.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(e.code) ? e.code : 'unknown';
+}

@@ -1,0 +1,589 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import { after, before, beforeEach, test } from 'node:test';
+import * as oidc from 'openid-client';
+import { SYSTEM_ORG_ID } from '../../src/audit/index.ts';
+import { createUser, hashPassword, type InitResult } from '../../src/identity/index.ts';
+import { createLogger } from '../../src/log/index.ts';
+import { startTestServer, type TestServer } from '../support/app.ts';
+import { launchBrowser, newContext, screenshot, seriousViolations } from '../support/browser.ts';
+import { describeEachDb } from '../support/db.ts';
+import { startTestProvider, type TestProvider } from '../support/oidc-provider.ts';
+
+// Single sign-on through HTTP against a real OpenID provider (panva's oidc-provider) on
+// 127.0.0.1: the settings (secret sealed, never shown), sign-in of an existing user, just-in-time
+// provisioning with mapped roles, MFA from amr, every refusal (unverified address, other domain,
+// state, nonce and PKCE tampered, a replayed callback, an unknown organisation), SSO-only, the audit
+// trail, and logs free of secrets and codes. Then in Chromium: the sign-in page's SSO button
+// through the provider to the console, signed in.
+
+const PASSWORD = 'violet harbour lamplight';
+const DOMAIN = 'sso-clinic.example';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A browser's cookies, per host:port (enough for two origins on loopback). */
+class Jar {
+  private readonly cookies = new Map<string, Map<string, string>>();
+  header(url: string): string {
+    const jar = this.cookies.get(new URL(url).host);
+    return jar ? [...jar].map(([k, v]) => `${k}=${v}`).join('; ') : '';
+  }
+  store(url: string, res: Response): void {
+    const host = new URL(url).host;
+    const jar = this.cookies.get(host) ?? new Map<string, string>();
+    this.cookies.set(host, jar);
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';');
+      const at = pair.indexOf('=');
+      const name = pair.slice(0, at).trim();
+      const value = pair.slice(at + 1).trim();
+      if (!value || attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) jar.delete(name);
+      else jar.set(name, value);
+    }
+  }
+  get(url: string, name: string): string | undefined {
+    return this.cookies.get(new URL(url).host)?.get(name);
+  }
+}
+
+describeEachDb('single sign-on (OpenID Connect)', (suite) => {
+  let server: TestServer;
+  let provider: TestProvider;
+  let org: InitResult;
+  let PUBLIC: string;
+  let CALLBACK: string;
+  let passwordHash: string;
+  const logs: string[] = [];
+
+  before(async () => {
+    const port = await freePort();
+    // The console on localhost, the provider on 127.0.0.1: two sites, as in real life.
+    PUBLIC = `http://localhost:${port}`;
+    CALLBACK = `${PUBLIC}/v1/auth/sso/callback`;
+    const log = createLogger(
+      'debug',
+      new Writable({
+        write(chunk, _encoding, done) {
+          logs.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    server = await startTestServer(
+      suite.testDb,
+      { SEALPOST_HTTP_PORT: String(port), SEALPOST_PUBLIC_URL: PUBLIC },
+      { log },
+    );
+    provider = await startTestProvider({ redirectUri: CALLBACK });
+    org = await server.createOrg('SSO Clinic');
+    passwordHash = await hashPassword(PASSWORD);
+    const account = (sub: string, claims: Partial<Parameters<typeof provider.accounts.set>[1]> = {}) =>
+      provider.accounts.set(sub, { sub, email: `${sub}@${DOMAIN}`, email_verified: true, ...claims });
+    account('rivera', { groups: ['staff', 'sealpost-admins'] });
+    account('okafor');
+    account('lindqvist', { groups: ['sealpost-compliance'] });
+    account('unverified', { email_verified: false });
+    account('outsider', { email: 'outsider@elsewhere.example' });
+    account('mfa-user', { amr: ['pwd', 'mfa'] });
+    account('pwd-user', { amr: ['pwd'] });
+    account('noemail', { email: undefined });
+  });
+  after(async () => {
+    await server.close();
+    await provider.close();
+  });
+  beforeEach(() => suite.db.query('DELETE FROM auth_throttle'));
+
+  const api = (method: string, path: string, body?: unknown) =>
+    server.request(method, path, { token: org.api_key, body });
+
+  async function configure(change: Record<string, unknown> = {}) {
+    const res = await api('PUT', '/v1/sso', {
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      allowed_domains: [DOMAIN],
+      role_claim: 'groups',
+      role_mappings: [
+        { value: 'sealpost-admins', role: 'administrator' },
+        { value: 'sealpost-compliance', role: 'compliance_officer' },
+      ],
+      default_role: null,
+      slug: 'sso-clinic',
+      ...change,
+    });
+    assert.equal(res.status, 200, res.text);
+    return res;
+  }
+
+  async function newUser(email: string, role: string) {
+    const user = await createUser(suite.db, org.org_id, { email, role });
+    await suite.db.query('UPDATE users SET password_hash = $3 WHERE org_id = $1 AND user_id = $2', [
+      org.org_id,
+      user.id,
+      passwordHash,
+    ]);
+    return user;
+  }
+
+  /** From the start URL through the provider, by hand, up to the redirect to Sealpost's callback. */
+  async function toCallback(sub: string, query = 'org=sso-clinic', jar = new Jar()) {
+    provider.signInAs(sub);
+    let url = `${PUBLIC}/v1/auth/sso/start?${query}`;
+    for (let hop = 0; hop < 15; hop++) {
+      const res = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header(url) } });
+      jar.store(url, res);
+      const location = res.headers.get('location');
+      if (res.status < 300 || res.status >= 400 || !location)
+        return { jar, callback: null, res, text: await res.text() };
+      await res.arrayBuffer();
+      url = new URL(location, url).toString();
+      if (url.startsWith(CALLBACK)) return { jar, callback: url, res, text: '' };
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** The browser arrives at the callback (as JSON, for the test to read). */
+  async function arrive(jar: Jar, callback: string) {
+    const res = await fetch(callback, {
+      redirect: 'manual',
+      headers: { cookie: jar.header(callback), accept: 'application/json' },
+    });
+    jar.store(callback, res);
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null, text };
+  }
+
+  async function signInWithSso(sub: string, query?: string) {
+    const { jar, callback } = await toCallback(sub, query);
+    assert.ok(callback, 'the provider sent the browser back');
+    return { jar, callback, ...(await arrive(jar, callback)) };
+  }
+
+  const session = (jar: Jar) => ({ cookie: `sealpost_staff=${jar.get(PUBLIC, 'sealpost_staff')}` });
+
+  async function events(action: string) {
+    const { rows } = await suite.db.query<{
+      object_id: string;
+      outcome: string;
+      details: Record<string, unknown>;
+    }>(
+      'SELECT object_id, outcome, details FROM audit_events WHERE org_id = $1 AND action = $2 ORDER BY seq',
+      [org.org_id, action],
+    );
+    return rows;
+  }
+
+  const userRole = async (email: string) =>
+    (
+      await suite.db.query<{ role: string }>(
+        'SELECT role FROM users WHERE org_id = $1 AND lower(email) = $2',
+        [org.org_id, email],
+      )
+    ).rows[0]?.role;
+
+  test('settings: the client secret is sealed at rest and never shown; changes need a recent sign-in', async () => {
+    assert.equal((await api('GET', '/v1/sso')).status, 404);
+    const owner = await api('PUT', '/v1/sso', {
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      allowed_domains: [DOMAIN],
+      role_mappings: [{ value: 'x', role: 'owner' }],
+    });
+    assert.equal(owner.status, 422, 'a claim never makes an owner');
+    assert.equal((await api('GET', '/v1/sso')).status, 404, 'nothing was stored');
+    const put = await configure();
+    assert.equal(put.body.client_secret_set, true);
+    assert.equal(put.body.redirect_uri, CALLBACK);
+    assert.equal(put.body.password_sign_in, true);
+    const got = await api('GET', '/v1/sso');
+    assert.equal(got.status, 200);
+    for (const res of [put, got]) {
+      assert.ok(!res.text.includes(provider.clientSecret), 'the secret is never returned');
+      assert.ok(!('client_secret' in res.body));
+    }
+    const { rows } = await suite.db.query<{ row: string; secret: Buffer }>(
+      'SELECT sso_configs::text AS row, client_secret AS secret FROM sso_configs WHERE org_id = $1',
+      [org.org_id],
+    );
+    assert.ok(!rows[0]!.row.includes(provider.clientSecret));
+    assert.ok(!Buffer.from(rows[0]!.secret).includes(Buffer.from(provider.clientSecret)));
+    assert.ok(!rows[0]!.row.includes(Buffer.from(provider.clientSecret).toString('hex')));
+    // It opens with the organisation's key, bound to this row.
+    assert.equal(
+      await server.app.keyring.openText(
+        org.org_id,
+        { table: 'sso_configs', row: org.org_id },
+        Buffer.from(rows[0]!.secret),
+      ),
+      provider.clientSecret,
+    );
+    // SSO-only before any SSO sign-in worked: refused, nobody locks themselves out.
+    const early = await api('PUT', '/v1/sso', { password_sign_in: false });
+    assert.equal(early.status, 409);
+    assert.equal(early.body.code, 'sso_not_proven');
+    const configured = await events('sso.configured');
+    assert.ok(configured.length >= 1);
+    assert.ok(!JSON.stringify(configured).includes(provider.clientSecret));
+
+    // A person's session older than ten minutes: re-authenticate first.
+    const signIn = await server.request('POST', '/v1/auth/sign-in', {
+      body: { email: org.admin_email, password: org.admin_password },
+    });
+    assert.equal(signIn.status, 200, signIn.text);
+    const cookie = /^(sealpost_staff=[^;]+)/.exec(signIn.headers.get('set-cookie') ?? '')![1]!;
+    await suite.db.query(
+      "UPDATE staff_sessions SET authenticated_at = authenticated_at - interval '11 minutes' WHERE org_id = $1",
+      [org.org_id],
+    );
+    const stale = await server.request('PUT', '/v1/sso', {
+      body: { enabled: true },
+      headers: { cookie, 'x-csrf-token': signIn.body.csrf_token, origin: PUBLIC },
+    });
+    assert.equal(stale.status, 403);
+    assert.equal(stale.body.code, 'reauthentication_required');
+  });
+
+  test('an existing user signs in through the provider: a working session, the role its claims map to', async () => {
+    await configure();
+    const user = await newUser(`rivera@${DOMAIN}`, 'sender');
+    const { jar, status, body, text } = await signInWithSso('rivera');
+    assert.equal(status, 200, text);
+    assert.equal(body.status, 'active');
+    const me = await server.request('GET', '/v1/auth/session', { headers: session(jar) });
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.body.user.id, user.id);
+    assert.equal(
+      me.body.user.role,
+      'administrator',
+      'the groups claim mapped sealpost-admins to administrator',
+    );
+    assert.deepEqual(me.body.methods, ['sso']);
+    // The session works on the API like a password's: an administrator lists users.
+    const users = await server.request('GET', '/v1/users', { headers: session(jar) });
+    assert.equal(users.status, 200, users.text);
+    // And state changes need the CSRF token the answer gave.
+    const keys = await server.request('POST', '/v1/auth/sign-out', {
+      headers: { ...session(jar), 'x-csrf-token': body.csrf_token, origin: PUBLIC },
+    });
+    assert.equal(keys.status, 204, keys.text);
+
+    const signIns = await events('auth.sso_sign_in');
+    assert.equal(signIns.at(-1)!.outcome, 'success');
+    assert.equal(signIns.at(-1)!.details.provisioned, false);
+    const changed = await events('user.role_changed');
+    assert.deepEqual(
+      { from: changed.at(-1)!.details.from, to: changed.at(-1)!.details.to, id: changed.at(-1)!.object_id },
+      { from: 'sender', to: 'administrator', id: user.id },
+    );
+    const { rows } = await suite.db.query('SELECT last_success_at FROM sso_configs WHERE org_id = $1', [
+      org.org_id,
+    ]);
+    assert.ok(rows[0]!.last_success_at);
+  });
+
+  test('just-in-time provisioning: only when allowed, with the mapped role or the default one', async () => {
+    await configure({ default_role: null });
+    const refused = await signInWithSso('okafor');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.code, 'sso_refused');
+    assert.equal(refused.body.reason, 'not_provisioned');
+    assert.equal(await userRole(`okafor@${DOMAIN}`), undefined);
+    // A mapped group is enough to be made, even without a default role.
+    const mapped = await signInWithSso('lindqvist');
+    assert.equal(mapped.status, 200, mapped.text);
+    assert.equal(await userRole(`lindqvist@${DOMAIN}`), 'compliance_officer');
+
+    await configure({ default_role: 'sender' });
+    const made = await signInWithSso('okafor');
+    assert.equal(made.status, 200, made.text);
+    assert.equal(await userRole(`okafor@${DOMAIN}`), 'sender');
+    const me = await server.request('GET', '/v1/auth/session', { headers: session(made.jar) });
+    assert.equal(me.body.user.role, 'sender');
+    const provisioned = await events('user.provisioned');
+    assert.deepEqual(
+      provisioned.map((e) => e.details.role),
+      ['compliance_officer', 'sender'],
+    );
+    assert.equal(provisioned[0]!.details.by, 'claim_mapping');
+    assert.equal(provisioned[1]!.details.by, 'default_role');
+    const refusals = await events('auth.sso_refused');
+    assert.ok(refusals.some((e) => e.details.reason === 'not_provisioned'));
+  });
+
+  test('refused: address not verified, domain not allowed, no address; nothing is made', async () => {
+    await configure({ default_role: 'sender' });
+    for (const [sub, reason] of [
+      ['unverified', 'email_not_verified'],
+      ['outsider', 'domain_not_allowed'],
+      ['noemail', 'email_missing'],
+    ] as const) {
+      const before = (await events('auth.sso_refused')).length;
+      const res = await signInWithSso(sub);
+      assert.equal(res.status, 403, `${sub}: ${res.text}`);
+      assert.equal(res.body.code, 'sso_refused');
+      assert.equal(res.body.reason, reason);
+      assert.equal(res.jar.get(PUBLIC, 'sealpost_staff'), undefined, 'no session cookie');
+      const refusals = await events('auth.sso_refused');
+      assert.equal(refusals.length, before + 1);
+      assert.equal(refusals.at(-1)!.details.reason, reason);
+    }
+    const { rows } = await suite.db.query(
+      "SELECT 1 FROM users WHERE org_id = $1 AND (email LIKE 'unverified@%' OR email LIKE 'outsider@%')",
+      [org.org_id],
+    );
+    assert.equal(rows.length, 0);
+  });
+
+  test('refused: state or nonce tampered, a wrong PKCE verifier, a replayed callback, another browser', async () => {
+    await configure({ default_role: 'sender' });
+    const reasons = async () =>
+      (await events('auth.sso_refused')).map((e) => `${e.details.reason}:${e.details.check ?? ''}`);
+    // Without the browser's cookie the organisation is unknown: those go on the system's chain.
+    const unknownAttempts = async () =>
+      (
+        await suite.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND action = 'auth.sso_refused'
+             AND details->>'reason' = 'no_transaction'`,
+          [SYSTEM_ORG_ID],
+        )
+      ).rows[0]!.n;
+
+    // State changed in the URL.
+    const a = await toCallback('okafor');
+    const forged = new URL(a.callback!);
+    forged.searchParams.set('state', oidc.randomState());
+    const stateRes = await arrive(a.jar, forged.toString());
+    assert.equal(stateRes.status, 403, stateRes.text);
+    assert.equal(stateRes.body.code, 'sso_refused');
+    assert.match((await reasons()).at(-1)!, /^validation_failed:/);
+    // The genuine URL does not work afterwards either: the attempt was used up (and the cookie
+    // cleared; sent again by hand, it opens nothing).
+    assert.equal(a.jar.get(PUBLIC, 'sealpost_sso'), undefined);
+    let unknown = await unknownAttempts();
+    const after = await arrive(a.jar, a.callback!);
+    assert.equal(after.status, 403);
+    assert.equal(after.body.reason, 'no_transaction');
+    assert.equal(await unknownAttempts(), ++unknown);
+
+    // The nonce Sealpost expects differs from the ID token's.
+    const b = await toCallback('okafor');
+    await suite.db.query('UPDATE sso_transactions SET nonce = $2 WHERE org_id = $1', [
+      org.org_id,
+      oidc.randomNonce(),
+    ]);
+    const nonceRes = await arrive(b.jar, b.callback!);
+    assert.equal(nonceRes.status, 403, nonceRes.text);
+    assert.match((await reasons()).at(-1)!, /^validation_failed:/);
+
+    // Another PKCE verifier than the one whose challenge the provider holds: the provider refuses
+    // the code.
+    const c = await toCallback('okafor');
+    const { rows } = await suite.db.query<{ state: string }>(
+      'SELECT state FROM sso_transactions WHERE org_id = $1',
+      [org.org_id],
+    );
+    const wrong = await server.app.keyring.seal(
+      org.org_id,
+      { table: 'sso_transactions', row: rows[0]!.state },
+      oidc.randomPKCECodeVerifier(),
+    );
+    await suite.db.query('UPDATE sso_transactions SET code_verifier = $2 WHERE org_id = $1', [
+      org.org_id,
+      wrong,
+    ]);
+    const pkceRes = await arrive(c.jar, c.callback!);
+    assert.equal(pkceRes.status, 403, pkceRes.text);
+    assert.equal((await reasons()).at(-1), 'provider_error:invalid_grant');
+
+    // A callback that worked, replayed: the sign-in was used once.
+    const d = await toCallback('okafor');
+    assert.equal((await arrive(d.jar, d.callback!)).status, 200);
+    const replay = await arrive(d.jar, d.callback!);
+    assert.equal(replay.status, 403);
+    assert.equal(replay.body.reason, 'no_transaction');
+    assert.equal(await unknownAttempts(), ++unknown);
+
+    // A callback URL opened in another browser (say, sent to a victim): nothing to open there.
+    const e = await toCallback('okafor');
+    const elsewhere = await arrive(new Jar(), e.callback!);
+    assert.equal(elsewhere.status, 403);
+    assert.equal(elsewhere.body.reason, 'no_transaction');
+    assert.equal(await unknownAttempts(), unknown + 1);
+    const stillThere = await suite.db.query('SELECT 1 FROM sso_transactions WHERE org_id = $1', [org.org_id]);
+    assert.equal(stillThere.rows.length, 1, "the real browser's attempt is untouched");
+    const refusals = await events('auth.sso_refused');
+    assert.ok(!JSON.stringify(refusals).includes(new URL(e.callback!).searchParams.get('code')!));
+  });
+
+  test('unknown organisation, by id, slug or address: 404, recorded', async () => {
+    await configure();
+    for (const query of [
+      'org=no-such-clinic',
+      'org=5a1db0c5-0000-4000-8000-000000000000',
+      'email=someone%40unknown-clinic.example',
+    ]) {
+      const res = await server.request('GET', `/v1/auth/sso/start?${query}`);
+      assert.equal(res.status, 404, `${query}: ${res.text}`);
+      assert.equal(res.body.code, 'sso_refused');
+    }
+    const { rows } = await suite.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM audit_events WHERE action = 'auth.sso_refused' AND details->>'reason' = 'unknown_organization'",
+    );
+    assert.ok(rows[0]!.n >= 3);
+    // Found by the address's domain, and by the organisation's id.
+    for (const query of [`email=rivera%40${DOMAIN}`, `org=${org.org_id}`]) {
+      const res = await fetch(`${PUBLIC}/v1/auth/sso/start?${query}`, { redirect: 'manual' });
+      assert.equal(res.status, 303);
+      assert.ok(res.headers.get('location')!.startsWith(`${provider.issuer}/`), res.headers.get('location')!);
+      const location = new URL(res.headers.get('location')!);
+      assert.equal(location.searchParams.get('code_challenge_method'), 'S256');
+      assert.ok(location.searchParams.get('state') && location.searchParams.get('nonce'));
+      assert.match(
+        res.headers.get('set-cookie')!,
+        /sealpost_sso=[^;]+; Path=\/v1\/auth\/sso; HttpOnly; SameSite=Lax/,
+      );
+    }
+  });
+
+  test('MFA from the amr claim: "mfa" satisfies a policy that asks for a second factor', async () => {
+    await configure({ default_role: 'sender' });
+    const policy = await api('PATCH', '/v1/policies/auth', { mfa_required: 'all' });
+    assert.equal(policy.status, 200, policy.text);
+    try {
+      const strong = await signInWithSso('mfa-user');
+      assert.equal(strong.status, 200, strong.text);
+      assert.equal(strong.body.status, 'active');
+      const weak = await signInWithSso('pwd-user');
+      assert.equal(weak.status, 200, weak.text);
+      assert.equal(weak.body.status, 'enrol', 'no second factor from the provider: enrol one here');
+      const me = await server.request('GET', '/v1/users', { headers: session(weak.jar) });
+      assert.equal(me.status, 403);
+      const last = (await events('auth.sso_sign_in')).at(-1)!;
+      assert.equal(last.details.mfa, false);
+      assert.equal(last.details.next, 'enrol');
+    } finally {
+      await api('PATCH', '/v1/policies/auth', { mfa_required: 'off' });
+    }
+  });
+
+  test('SSO-only: passwords refused with a clear message, but for owners (recorded)', async () => {
+    await configure({ default_role: 'sender' });
+    assert.equal((await signInWithSso('okafor')).status, 200);
+    await newUser(`hale@${DOMAIN}`, 'sender');
+    const only = await api('PUT', '/v1/sso', { password_sign_in: false });
+    assert.equal(only.status, 200, only.text);
+    try {
+      const refused = await server.request('POST', '/v1/auth/sign-in', {
+        body: { email: `hale@${DOMAIN}`, password: PASSWORD },
+      });
+      assert.equal(refused.status, 403, refused.text);
+      assert.equal(refused.body.code, 'sso_required');
+      assert.match(refused.body.detail, /single sign-on/);
+      assert.equal(refused.headers.get('set-cookie'), null);
+      // The console's sign-in form says the same on the page.
+      const form = await fetch(`${PUBLIC}/console/sign-in`);
+      const pre = /sealpost_console_pre=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+      const posted = await fetch(`${PUBLIC}/console/sign-in`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: `sealpost_console_pre=${pre}`,
+          origin: PUBLIC,
+        },
+        body: new URLSearchParams({ csrf, email: `hale@${DOMAIN}`, password: PASSWORD }).toString(),
+      });
+      assert.equal(posted.status, 403);
+      assert.match(posted.headers.get('content-type')!, /text\/html/);
+      assert.match(await posted.text(), /role="alert">Your organisation signs in with single sign-on only/);
+      // A wrong password still gets the usual answer: SSO-only says nothing of who has an account.
+      const wrong = await server.request('POST', '/v1/auth/sign-in', {
+        body: { email: `hale@${DOMAIN}`, password: 'not the password at all' },
+      });
+      assert.equal(wrong.status, 401);
+      const owner = await server.request('POST', '/v1/auth/sign-in', {
+        body: { email: org.admin_email, password: org.admin_password },
+      });
+      assert.equal(owner.status, 200, owner.text);
+      assert.equal((await events('auth.sso_bypassed')).length, 1);
+      const failed = (await events('auth.sign_in_failed')).filter((e) => e.details.reason === 'sso_only');
+      assert.equal(failed.length, 2);
+      // Changing the provider turns passwords back on until SSO is proven again.
+      const moved = await api('PUT', '/v1/sso', { client_id: 'another-client' });
+      assert.equal(moved.body.password_sign_in, true);
+      assert.equal(moved.body.last_success_at, null);
+    } finally {
+      await configure();
+    }
+  });
+
+  test('no client secret, code or token reaches the log', async (t) => {
+    await configure({ default_role: 'sender' });
+    // Timed too: the whole round trip (start, provider, callback with the token exchange).
+    const times: number[] = [];
+    let callback = '';
+    for (let i = 0; i < 9; i++) {
+      const started = performance.now();
+      const done = await signInWithSso('okafor');
+      assert.equal(done.status, 200, done.text);
+      times.push(performance.now() - started);
+      callback = done.callback;
+    }
+    times.sort((x, y) => x - y);
+    t.diagnostic(`SSO sign-in round trip on ${suite.kind}: median ${times[4]!.toFixed(0)} ms`);
+    const code = new URL(callback).searchParams.get('code')!;
+    const all = logs.join('');
+    assert.ok(all.length > 1000, 'the server logged requests');
+    assert.ok(all.includes('/v1/auth/sso/callback'));
+    for (const secret of [provider.clientSecret, code, new URL(callback).searchParams.get('state')!])
+      assert.ok(!all.includes(secret), 'a secret reached the log');
+  });
+
+  test("in Chromium: the sign-in page's single sign-on button, through the provider, to the console", async (t) => {
+    await configure({ default_role: 'sender' });
+    const browser = await launchBrowser().catch((err: Error) => err);
+    if (browser instanceof Error) return t.skip(`Chromium: ${browser.message}`);
+    try {
+      const context = await newContext(browser);
+      const page = await context.newPage();
+      provider.signInAs('okafor');
+      await page.goto(`${PUBLIC}/console/sign-in`);
+      assert.deepEqual(await seriousViolations(page), []);
+      await screenshot(page, 'sso-sign-in-page');
+      await page.getByLabel('Work email (for single sign-on)').fill(`okafor@${DOMAIN}`);
+      await page.getByRole('button', { name: 'Continue with single sign-on' }).click();
+      await page.waitForURL(`${PUBLIC}/console/account`, { timeout: 20_000 });
+      await screenshot(page, 'sso-signed-in');
+      assert.match(await page.locator('main').innerText(), new RegExp(`okafor@${DOMAIN}`));
+      const cookies = await context.cookies(PUBLIC);
+      assert.ok(cookies.some((c) => c.name === 'sealpost_staff' && c.sameSite === 'Strict'));
+      // A refusal is a page too, not a JSON blob, with the way back (a new browser profile: the
+      // provider would remember the first account).
+      await context.close();
+      const other = await newContext(browser);
+      const page2 = await other.newPage();
+      provider.signInAs('outsider');
+      await page2.goto(`${PUBLIC}/console/sso?email=outsider%40elsewhere.example&org=sso-clinic`);
+      await page2.waitForURL((url) => url.pathname === '/v1/auth/sso/callback', { timeout: 20_000 });
+      assert.match(await page2.getByRole('alert').innerText(), /domain is not allowed/);
+      assert.deepEqual(await seriousViolations(page2), []);
+      await other.close();
+    } finally {
+      await browser.close();
+    }
+  });
+});
