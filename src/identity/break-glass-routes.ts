@@ -77,7 +77,7 @@ export function breakGlassRoutes(deps: LifecycleDeps) {
     app.put(
       '/v1/break-glass/policy',
       {
-        config: owner,
+        config: { scope: 'policy:manage', recentAuth: true },
         schema: {
           tags: ['break-glass'],
           summary: 'Set the longest emergency access allowed (owners, recent sign-in)',

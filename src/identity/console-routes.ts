@@ -103,7 +103,8 @@ export function consoleRoutes(staff: StaffAuth, access?: AccessControl) {
       const recent = (s: StaffSession) =>
         s.authenticatedAt.getTime() >= staff.clock().getTime() - RECENT_AUTH_MINUTES * 60_000;
 
-      scope.get('/console', options, async (_request, reply) => reply.redirect('/console/account', 303));
+      // The console is the single-page app; the pages here are its no-JavaScript fallback.
+      scope.get('/console', options, async (_request, reply) => reply.redirect('/console/app/', 303));
 
       // --- Sign-in --------------------------------------------------------------------------
 

@@ -8,9 +8,33 @@ import { type ConsoleContext, layout } from './console-pages.ts';
 
 export function invitePage(
   c: ConsoleContext,
-  input: { org: string; email: string; expiresAt: Date; min: number; max: number; error?: string },
+  input: {
+    org: string;
+    email: string;
+    expiresAt: Date;
+    min: number;
+    max: number;
+    error?: string;
+    /** The organisation's id, when it signs in with single sign-on only (no passwords). */
+    sso?: string;
+  },
 ): Html {
   const { t } = c;
+  if (input.sso)
+    return layout(
+      c,
+      t('console.invite.heading'),
+      html`<div class="card">
+        <h1>${t('console.invite.heading')}</h1>
+        <p>${t('console.invite.sso', { org: input.org, email: input.email })}</p>
+        <p>${t('console.invite.expires', { date: formatDate(input.expiresAt, c.language) })}</p>
+        <form method="get" action="/console/sso">
+          <input type="hidden" name="org" value="${input.sso}" />
+          <input type="hidden" name="email" value="${input.email}" />
+          <div><button type="submit">${t('console.sso.submit')}</button></div>
+        </form>
+      </div>`,
+    );
   const described = input.error ? 'password-hint invite-error' : 'password-hint';
   const invalid = input.error ? html`aria-invalid="true"` : '';
   return layout(

@@ -24,6 +24,7 @@ import {
 } from './invitations.ts';
 import { invitationLetter, queueStaffMail, sealStaffMail, staffMailDomain } from './lifecycle-mail.ts';
 import type { LifecycleDeps } from './lifecycle-routes.ts';
+import { ssoOnly } from './oidc-config.ts';
 import { assertWithin, permissionsOf } from './roles.ts';
 import { cookieValue, csrfMatches, csrfTokenOf } from './staff-auth.ts';
 
@@ -279,6 +280,7 @@ export function invitationRoutes(deps: LifecycleDeps) {
           const c = consoleContext(language(request), csrfTokenOf(preSecret(request, reply)));
           const found = await findInvitation(deps.db, request.params.token, deps.clock());
           if (!found) return send(reply, 404, inviteInvalidPage(c));
+          const sso = (await ssoOnly(deps.db, found.orgId)) ? found.orgId : undefined;
           return send(
             reply,
             200,
@@ -288,6 +290,7 @@ export function invitationRoutes(deps: LifecycleDeps) {
               expiresAt: found.expiresAt,
               min: PASSWORD_MIN_SINGLE_FACTOR,
               max: PASSWORD_MAX,
+              ...(sso ? { sso } : {}),
             }),
           );
         },
@@ -315,6 +318,9 @@ export function invitationRoutes(deps: LifecycleDeps) {
           } catch (err) {
             if (err instanceof SealpostError && err.code === 'invitation_invalid')
               return send(reply, 404, inviteInvalidPage(c));
+            // Passwords were turned off since the page was shown: it now offers single sign-on.
+            if (err instanceof SealpostError && err.code === 'sso_required')
+              return reply.redirect(`/console/invite/${encodeURIComponent(token)}`, 303);
             throw err;
           }
           if (!result.ok)

@@ -4,13 +4,16 @@ import type { Db, Queryable } from '../db/index.ts';
 import { errors, SealpostError } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
 import { PASSWORD_MIN_SINGLE_FACTOR, type PasswordProblem, passwordProblem } from '../passwords/index.ts';
+import { ssoOnly } from './oidc-config.ts';
 import { roleExists } from './roles.ts';
 import { userActor } from './staff-auth.ts';
 import { createUser } from './users.ts';
 
 // Invitations: an administrator names an address and a role; the person gets a link that works
 // once, for INVITATION_DAYS, and sets their own password (NIST rules) there. Only a hash of the
-// link's token is kept. Inviting the same address again replaces the open invitation.
+// link's token is kept. Inviting the same address again replaces the open invitation. In an
+// organisation that signs in with single sign-on only, the invited person signs in at the
+// identity provider instead, and their first SSO sign-in accepts the invitation (its role).
 
 export const INVITATION_DAYS = 7;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
@@ -223,6 +226,7 @@ export async function acceptInvitation(
 ): Promise<AcceptResult> {
   const found = await findInvitation(deps.db, input.token, deps.now);
   if (!found) throw invitationInvalid();
+  if (await ssoOnly(deps.db, found.orgId)) throw ssoRequired();
   const problem = passwordProblem(input.password, {
     address: found.email,
     min: PASSWORD_MIN_SINGLE_FACTOR,
@@ -242,35 +246,78 @@ export async function acceptInvitation(
       password: input.password,
       ...(input.displayName ? { displayName: input.displayName } : {}),
     });
-    await tx.query(
-      `UPDATE users SET invited_by = $3, password_changed_at = $4, created_at = $4 WHERE org_id = $1 AND user_id = $2`,
-      [found.orgId, user.id, found.invitedBy, deps.now],
-    );
-    await tx.query(
-      `UPDATE staff_invitations SET accepted_at = $3, accepted_user_id = $4 WHERE org_id = $1 AND invitation_id = $2`,
-      [found.orgId, found.id, deps.now, user.id],
-    );
-    const base = {
-      orgId: found.orgId,
-      actor: userActor(user.id),
-      outcome: 'success' as const,
-      ip: client.ip,
-      requestId: client.requestId,
-    };
-    await deps.audit(tx, {
-      ...base,
-      action: 'invitation.accepted',
-      objectType: 'invitation',
-      objectId: found.id,
-      details: { user_id: user.id },
-    });
-    await deps.audit(tx, {
-      ...base,
-      action: 'user.created',
-      objectType: 'user',
-      objectId: user.id,
-      details: { role: found.role, invitation_id: found.id, invited_by: found.invitedBy },
-    });
+    await tx.query('UPDATE users SET password_changed_at = $3 WHERE org_id = $1 AND user_id = $2', [
+      found.orgId,
+      user.id,
+      deps.now,
+    ]);
+    await recordAcceptance(tx, deps, found, user.id, client, 'password');
     return { ok: true as const, orgId: found.orgId, userId: user.id, email: found.email };
+  });
+}
+
+export const ssoRequired = () =>
+  new SealpostError(
+    'sso_required',
+    'This organisation signs in with single sign-on only: continue with single sign-on, with the invited address, to create your account.',
+    { status: 409 },
+  );
+
+/** The open invitation for an address in an organisation (the SSO path has no token). */
+export async function pendingInvitationFor(
+  q: Queryable,
+  orgId: string,
+  email: string,
+  now: Date,
+): Promise<{ id: string; role: string; invitedBy: string } | null> {
+  const { rows } = await q.query<{ id: string; role: string; invited_by_type: string; invited_by: string }>(
+    `SELECT invitation_id AS id, role, invited_by_type, invited_by FROM staff_invitations
+     WHERE org_id = $1 AND lower(email) = lower($2) AND accepted_at IS NULL AND ended_at IS NULL AND expires_at > $3
+     ORDER BY created_at DESC LIMIT 1 FOR UPDATE`,
+    [orgId, email, now],
+  );
+  const row = rows[0];
+  return row ? { id: row.id, role: row.role, invitedBy: `${row.invited_by_type}:${row.invited_by}` } : null;
+}
+
+/** Marks the invitation used by the user just made, with its two audit events. */
+export async function recordAcceptance(
+  tx: Queryable,
+  deps: { audit(q: Queryable, record: AuditInput): Promise<unknown>; now: Date },
+  invitation: { orgId: string; id: string; role: string; invitedBy: string },
+  userId: string,
+  client: { ip: string | null; requestId: string | null },
+  via: 'password' | 'sso',
+): Promise<void> {
+  await tx.query(`UPDATE users SET invited_by = $3, created_at = $4 WHERE org_id = $1 AND user_id = $2`, [
+    invitation.orgId,
+    userId,
+    invitation.invitedBy,
+    deps.now,
+  ]);
+  await tx.query(
+    `UPDATE staff_invitations SET accepted_at = $3, accepted_user_id = $4 WHERE org_id = $1 AND invitation_id = $2`,
+    [invitation.orgId, invitation.id, deps.now, userId],
+  );
+  const base = {
+    orgId: invitation.orgId,
+    actor: userActor(userId),
+    outcome: 'success' as const,
+    ip: client.ip,
+    requestId: client.requestId,
+  };
+  await deps.audit(tx, {
+    ...base,
+    action: 'invitation.accepted',
+    objectType: 'invitation',
+    objectId: invitation.id,
+    details: { user_id: userId, via },
+  });
+  await deps.audit(tx, {
+    ...base,
+    action: 'user.created',
+    objectType: 'user',
+    objectId: userId,
+    details: { role: invitation.role, invitation_id: invitation.id, invited_by: invitation.invitedBy },
   });
 }

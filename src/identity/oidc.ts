@@ -14,6 +14,7 @@ import {
   secretBinding,
   type StoredSso,
 } from './oidc-config.ts';
+import { pendingInvitationFor, recordAcceptance } from './invitations.ts';
 import { roleExists } from './roles.ts';
 import {
   type ClientInfo,
@@ -281,7 +282,9 @@ export class SingleSignOn {
     const existing = users[0];
     if (existing && existing.status !== 'active')
       return this.refuse(orgId, 'user_disabled', client, undefined, existing.user_id);
-    const newRole = mapped ?? sso.default_role;
+    // An open invitation for the address admits its holder even without JIT provisioning.
+    const invitation = existing ? null : await pendingInvitationFor(this.deps.db, orgId, email, this.clock());
+    const newRole = mapped ?? invitation?.role ?? sso.default_role;
     if (!existing && !newRole) return this.refuse(orgId, 'not_provisioned', client);
     // Conditional access (allowed networks) holds for single sign-on as for a password.
     if (existing)
@@ -317,6 +320,17 @@ export class SingleSignOn {
       } else {
         const made = await createUser(q, orgId, { email, role: newRole! });
         user = { org_id: orgId, user_id: made.id, role: made.role };
+        // Locked and checked again inside the transaction: two callbacks racing accept it once.
+        const open = invitation && (await pendingInvitationFor(q, orgId, email, this.clock()));
+        if (open)
+          await recordAcceptance(
+            q,
+            { audit: this.deps.audit, now: this.clock() },
+            { orgId, ...open, role: made.role },
+            made.id,
+            client,
+            'sso',
+          );
         await this.deps.audit(q, {
           orgId,
           actor: ssoActor,
@@ -326,7 +340,10 @@ export class SingleSignOn {
           outcome: 'success',
           ip: client.ip,
           requestId: client.requestId,
-          details: { role: made.role, by: mapped ? 'claim_mapping' : 'default_role' },
+          details: {
+            role: made.role,
+            by: mapped ? 'claim_mapping' : open ? 'invitation' : 'default_role',
+          },
         });
       }
       const result = await this.startSession(q, user, amr, client);

@@ -131,6 +131,7 @@ describeEachDb('conditional access and new devices over HTTP', (suite) => {
     assert.deepEqual((await server.request('GET', '/v1/policies/access', { headers: session })).body, {
       networks: [],
       role_networks: {},
+      notify_new_device: true,
     });
     const bad = await server.request('PATCH', '/v1/policies/access', {
       headers: session,

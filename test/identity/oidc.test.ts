@@ -5,6 +5,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { SYSTEM_ORG_ID } from '../../src/audit/index.ts';
 import { createUser, hashPassword, type InitResult } from '../../src/identity/index.ts';
+import { createInvitation, listInvitations } from '../../src/identity/invitations.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { launchBrowser, newContext, screenshot, seriousViolations } from '../support/browser.ts';
@@ -98,6 +99,7 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     account('mfa-user', { amr: ['pwd', 'mfa'] });
     account('pwd-user', { amr: ['pwd'] });
     account('noemail', { email: undefined });
+    account('newhire');
   });
   after(async () => {
     await server.close();
@@ -528,6 +530,58 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal(moved.body.last_success_at, null);
     } finally {
       await configure();
+    }
+  });
+
+  test('SSO-only: an invitation is accepted by the first SSO sign-in, with its role; its password form is gone', async () => {
+    await configure({ default_role: null });
+    assert.equal((await signInWithSso('rivera')).status, 200);
+    const only = await api('PUT', '/v1/sso', { password_sign_in: false });
+    assert.equal(only.status, 200, only.text);
+    try {
+      const token = 'T'.repeat(43);
+      const { invitation } = await suite.db.transaction((tx) =>
+        createInvitation(tx, {
+          orgId: org.org_id,
+          id: crypto.randomUUID(),
+          token,
+          email: `newhire@${DOMAIN}`,
+          role: 'compliance_officer',
+          invitedBy: { type: 'user', id: 'test' },
+          now: new Date(),
+        }),
+      );
+      // The link's page offers single sign-on, as the invited address, and no password.
+      const page = await (await fetch(`${PUBLIC}/console/invite/${token}`)).text();
+      assert.match(page, /action="\/console\/sso"/);
+      assert.match(page, new RegExp(`name="org" value="${org.org_id}"`));
+      assert.doesNotMatch(page, /type="password"/);
+      const accept = await server.request('POST', '/v1/invitations/accept', {
+        body: { token, password: 'a long enough passphrase here' },
+      });
+      assert.equal(accept.status, 409, accept.text);
+      assert.equal(accept.body.code, 'sso_required');
+      assert.equal(await userRole(`newhire@${DOMAIN}`), undefined);
+
+      // Without JIT provisioning, the invitation alone admits them, with its role.
+      const signedIn = await signInWithSso('newhire');
+      assert.equal(signedIn.status, 200, signedIn.text);
+      assert.equal(await userRole(`newhire@${DOMAIN}`), 'compliance_officer');
+      const [listed] = (await listInvitations(suite.db, org.org_id, new Date())).filter(
+        (i) => i.id === invitation.id,
+      );
+      assert.equal(listed?.status, 'accepted');
+      const accepted = (await events('invitation.accepted')).filter((e) => e.object_id === invitation.id);
+      assert.deepEqual(
+        accepted.map((e) => e.details.via),
+        ['sso'],
+      );
+      const provisioned = (await events('user.provisioned')).at(-1);
+      assert.equal(provisioned?.details.by, 'invitation');
+      // The link is used up.
+      assert.equal((await fetch(`${PUBLIC}/console/invite/${token}`)).status, 404);
+    } finally {
+      await configure({ password_sign_in: true });
     }
   });
 

@@ -107,7 +107,7 @@ const ROUTES: Record<string, string> = {
   'POST /v1/invitations/accept': 'public',
   // Break-glass emergency access (src/identity/break-glass*.ts).
   'GET /v1/break-glass/policy': 'policy:read',
-  'PUT /v1/break-glass/policy': 'users:manage',
+  'PUT /v1/break-glass/policy': 'policy:manage',
   'GET /v1/break-glass/accounts': 'users:read',
   'POST /v1/break-glass/accounts': 'users:manage',
   'DELETE /v1/break-glass/accounts/{id}': 'users:manage',
