@@ -273,12 +273,13 @@ describeEachDb('console', (suite) => {
     await page.setViewportSize({ width: 1024, height: 900 });
   });
 
-  test('settings: policy, recipient keys, API keys, webhooks, users and roles', async () => {
+  test('settings: policy, recipient keys, API keys, webhooks, users and roles (more in settings.test.ts)', async () => {
     for (const [link, title] of [
       ['SecureLine policy', 'SecureLine policy'],
       ['Recipient keys', 'Recipient keys'],
       ['Webhooks', 'Webhooks'],
-      ['Users and roles', 'Users and roles'],
+      ['Users and invitations', 'Users'],
+      ['Roles', 'Roles'],
       ['API keys', 'API keys'],
     ] as const) {
       await nav('Settings').click();

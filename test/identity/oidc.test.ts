@@ -547,7 +547,7 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
           token,
           email: `newhire@${DOMAIN}`,
           role: 'compliance_officer',
-          invitedBy: { type: 'user', id: 'test' },
+          invitedBy: { type: 'user', id: 'test', label: 'test' },
           now: new Date(),
         }),
       );

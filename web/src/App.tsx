@@ -11,7 +11,6 @@ import { Home } from './pages/Home.tsx';
 import { MessagePage } from './pages/Message.tsx';
 import { Messages } from './pages/Messages.tsx';
 import { Sandbox } from './pages/Sandbox.tsx';
-import { Settings } from './pages/Settings.tsx';
 import { SignIn } from './pages/SignIn.tsx';
 import { Verify } from './pages/Verify.tsx';
 import { ReauthProvider } from './reauth.tsx';
@@ -21,6 +20,8 @@ import { Status } from './ui.tsx';
 export const BASE = '/console/app';
 // Charts (uPlot) load only when the dashboard is opened: they stay out of the first load.
 const Dashboard = lazy(() => import('./pages/Dashboard.tsx'));
+// Settings are many forms most people seldom open: their own chunk too.
+const Settings = lazy(() => import('./pages/Settings.tsx'));
 
 const NAV: { href: string; label: string; permission?: string }[] = [
   { href: '/', label: 'Home' },
@@ -126,7 +127,9 @@ function Routes() {
         </Route>
         <Route path="/audit" component={Audit} />
         <Route path="/settings" nest>
-          <Settings />
+          <Suspense fallback={<Status>Loading settings…</Status>}>
+            <Settings />
+          </Suspense>
         </Route>
         <Route path="/account" component={Account} />
         <Route path="/enrol">

@@ -1,77 +1,32 @@
 // Settings, one page per area, each over its own public endpoints: sending domains (the records to
-// publish and a live check), recipient keys, SecureLine policy, API keys, webhooks with their
-// delivery logs, and users with their roles. Areas the person has no permission for are not listed.
-import { type FormEvent, type ReactNode, useState } from 'react';
+// publish and a live check), recipient keys, SecureLine policy, sign-in and access (networks, single
+// sign-on), API keys, webhooks with their delivery logs, users and invitations, roles, and branding.
+// Areas the person has no permission for are not listed. The whole area is a chunk of its own, loaded
+// when Settings is first opened.
+import { type FormEvent, useState } from 'react';
 import { Link, Route, Switch } from 'wouter';
 import { api } from '../api.ts';
-import { useReauth } from '../reauth.tsx';
 import { useSession } from '../session.tsx';
 import { ErrorText, PageTitle, Status, useLoad, when } from '../ui.tsx';
+import { Access } from './settings/Access.tsx';
+import { BrandingPage } from './settings/Branding.tsx';
+import { Table, useAction } from './settings/parts.tsx';
+import { RecipientKeys } from './settings/RecipientKeys.tsx';
+import { Roles } from './settings/Roles.tsx';
+import { Users } from './settings/Users.tsx';
+import { Webhooks } from './settings/Webhooks.tsx';
 
 const AREAS = [
   { href: '/domains', label: 'Sending domains', permission: 'domains:read' },
   { href: '/recipient-keys', label: 'Recipient keys', permission: 'recipient_keys:read' },
   { href: '/policy', label: 'SecureLine policy', permission: 'policy:read' },
+  { href: '/access', label: 'Sign-in and access', permission: 'policy:read' },
   { href: '/api-keys', label: 'API keys', permission: 'api_keys:read' },
   { href: '/webhooks', label: 'Webhooks', permission: 'webhooks:read' },
-  { href: '/users', label: 'Users and roles', permission: 'users:read' },
+  { href: '/users', label: 'Users and invitations', permission: 'users:read' },
+  { href: '/roles', label: 'Roles', permission: 'roles:read' },
+  { href: '/branding', label: 'Branding', permission: 'org:read' },
 ];
-
-/** A table of rows with the given columns: the shape most settings lists share. */
-function Table<T>({
-  caption,
-  rows,
-  columns,
-}: {
-  caption: string;
-  rows: T[];
-  columns: [string, (row: T) => ReactNode][];
-}) {
-  if (rows.length === 0) return <p>None yet.</p>;
-  return (
-    <div className="table-wrap">
-      <table>
-        <caption className="visually-hidden">{caption}</caption>
-        <thead>
-          <tr>
-            {columns.map(([title]) => (
-              <th key={title} scope="col">
-                {title}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((row, i) => (
-            <tr key={i}>
-              {columns.map(([title, cell]) => (
-                <td key={title}>{cell(row)}</td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-function useAction(after: () => Promise<void>) {
-  const reauth = useReauth();
-  const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
-  async function run(call: () => Promise<unknown>, message: string) {
-    setError(null);
-    setDone(null);
-    try {
-      await reauth(call);
-      setDone(message);
-      await after();
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  }
-  return { run, error, done };
-}
 
 interface DomainRecord {
   type: string;
@@ -150,35 +105,6 @@ function Domains() {
           </section>
         );
       })}
-    </>
-  );
-}
-
-function RecipientKeys() {
-  const list = useLoad(
-    () =>
-      api<{
-        data: { id: string; address: string; kind: string; fingerprint: string; expires_at: string | null }[];
-      }>('GET', '/v1/recipient-keys'),
-    [],
-  );
-  return (
-    <>
-      <PageTitle>Recipient keys</PageTitle>
-      <p>OpenPGP keys and S/MIME certificates on file: mail to these addresses is encrypted end to end.</p>
-      <ErrorText error={list.error} />
-      {list.data && (
-        <Table
-          caption="Recipient keys"
-          rows={list.data.data}
-          columns={[
-            ['Address', (k) => k.address],
-            ['Kind', (k) => k.kind],
-            ['Fingerprint', (k) => <code>{k.fingerprint}</code>],
-            ['Expires', (k) => when(k.expires_at)],
-          ]}
-        />
-      )}
     </>
   );
 }
@@ -353,128 +279,6 @@ function ApiKeys() {
   );
 }
 
-interface Endpoint {
-  id: string;
-  url: string;
-  description: string;
-  enabled: boolean;
-  consecutive_failures: number;
-  last_success_at: string | null;
-}
-interface HookAttempt {
-  id: string;
-  event_type: string;
-  kind: string;
-  attempt: number;
-  started_at: string;
-  status: number | null;
-  error: string | null;
-  delivery_state: string;
-}
-
-function Webhooks() {
-  const list = useLoad(() => api<{ data: Endpoint[] }>('GET', '/v1/webhooks'), []);
-  const [open, setOpen] = useState<string | null>(null);
-  const attempts = useLoad(
-    async () => (open ? api<{ data: HookAttempt[] }>('GET', `/v1/webhooks/${open}/attempts`) : null),
-    [open],
-  );
-  return (
-    <>
-      <PageTitle>Webhooks</PageTitle>
-      <ErrorText error={list.error ?? attempts.error} />
-      {list.data && (
-        <Table
-          caption="Webhook endpoints"
-          rows={list.data.data}
-          columns={[
-            ['URL', (e) => e.url],
-            [
-              'State',
-              (e) =>
-                e.enabled ? `enabled, ${e.consecutive_failures} failures since last success` : 'disabled',
-            ],
-            ['Last success', (e) => when(e.last_success_at)],
-            [
-              'Delivery log',
-              (e) => (
-                <button type="button" className="secondary" onClick={() => setOpen(e.id)}>
-                  Delivery log of {e.url}
-                </button>
-              ),
-            ],
-          ]}
-        />
-      )}
-      {open && attempts.data && (
-        <>
-          <h2>Delivery log</h2>
-          <Table
-            caption="Delivery attempts, newest first"
-            rows={attempts.data.data}
-            columns={[
-              ['Started', (a) => when(a.started_at)],
-              ['Event', (a) => `${a.event_type} (${a.kind})`],
-              ['Attempt', (a) => a.attempt],
-              ['HTTP status', (a) => a.status ?? a.error ?? '—'],
-              ['Delivery', (a) => a.delivery_state],
-            ]}
-          />
-        </>
-      )}
-    </>
-  );
-}
-
-function Users() {
-  const { can } = useSession();
-  const users = useLoad(
-    () =>
-      api<{
-        data: { id: string; email: string; role: string; status: string; last_login_at: string | null }[];
-      }>('GET', '/v1/users'),
-    [],
-  );
-  const roles = useLoad(
-    async () =>
-      can('roles:read')
-        ? api<{ data: { name: string; description?: string; permissions: string[] }[] }>('GET', '/v1/roles')
-        : null,
-    [can],
-  );
-  return (
-    <>
-      <PageTitle>Users and roles</PageTitle>
-      <ErrorText error={users.error ?? roles.error} />
-      {users.data && (
-        <Table
-          caption="Users"
-          rows={users.data.data}
-          columns={[
-            ['Email', (u) => u.email],
-            ['Role', (u) => u.role],
-            ['Status', (u) => u.status],
-            ['Last sign-in', (u) => when(u.last_login_at)],
-          ]}
-        />
-      )}
-      {roles.data && (
-        <>
-          <h2>Roles</h2>
-          <Table
-            caption="Roles and their permissions"
-            rows={roles.data.data}
-            columns={[
-              ['Role', (r) => r.name],
-              ['Permissions', (r) => r.permissions.join(', ')],
-            ]}
-          />
-        </>
-      )}
-    </>
-  );
-}
-
 function Index() {
   const { can } = useSession();
   return (
@@ -494,7 +298,7 @@ function Index() {
   );
 }
 
-export function Settings() {
+export default function Settings() {
   return (
     <Switch>
       <Route path="/" component={Index} />
@@ -503,7 +307,10 @@ export function Settings() {
       <Route path="/policy" component={PolicyPage} />
       <Route path="/api-keys" component={ApiKeys} />
       <Route path="/webhooks" component={Webhooks} />
+      <Route path="/access" component={Access} />
       <Route path="/users" component={Users} />
+      <Route path="/roles" component={Roles} />
+      <Route path="/branding" component={BrandingPage} />
     </Switch>
   );
 }
