@@ -3,7 +3,7 @@ import { errors } from '../errors/index.ts';
 import { auditContext } from '../http/request-context.ts';
 import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
-import { PERMISSIONS } from './permissions.ts';
+import { PERMISSION_DESCRIPTIONS, PERMISSIONS } from './permissions.ts';
 import {
   assertWithin,
   checkPermissions,
@@ -54,6 +54,9 @@ export function rolesRoutes(deps: IdentityDeps, staff: StaffAuth) {
             200: Type.Object({
               data: Type.Array(RoleSchema),
               permissions: Type.Array(Type.String(), { description: 'Every permission there is.' }),
+              permission_descriptions: Type.Record(Type.String(), Type.String(), {
+                description: 'What each permission allows, in words for a person choosing.',
+              }),
             }),
           },
         },
@@ -61,6 +64,7 @@ export function rolesRoutes(deps: IdentityDeps, staff: StaffAuth) {
       async (request) => ({
         data: await listRoles(deps.db, request.auth.orgId),
         permissions: [...PERMISSIONS],
+        permission_descriptions: PERMISSION_DESCRIPTIONS,
       }),
     );
 

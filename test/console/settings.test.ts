@@ -113,7 +113,13 @@ describeEachDb('console settings', (suite) => {
     const form = page.getByRole('form', { name: 'New custom role' });
     await form.getByLabel('Name').fill('Front desk');
     await form.getByLabel('Description (optional)').fill('Sends and follows messages');
-    await form.getByRole('group', { name: 'Mail' }).getByLabel('messages:send').check();
+    // Each permission is offered in words, with its name beside them.
+    const send = form.getByRole('group', { name: 'Mail' }).getByLabel('messages:send');
+    assert.equal(
+      await send.evaluate((input) => input.labels?.[0]?.textContent?.trim()),
+      'Send messages and hand in bounce and complaint reports messages:send',
+    );
+    await send.check();
     await form.getByLabel('messages:read').check();
     await form.getByRole('button', { name: 'Create role' }).click();
     await status('Front desk created.');

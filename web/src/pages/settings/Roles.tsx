@@ -28,6 +28,7 @@ function grouped(permissions: string[]): [string, string[]][] {
 interface RoleList {
   data: Role[];
   permissions: string[];
+  permission_descriptions: Record<string, string>;
 }
 
 function RoleForm({
@@ -83,7 +84,7 @@ function RoleForm({
                     disabled={!held.has(p)}
                   />
                   <label htmlFor={id}>
-                    {p}
+                    {all.permission_descriptions[p] ?? p} <code>{p}</code>
                     {!held.has(p) && ' (you do not hold it)'}
                   </label>
                 </div>
