@@ -134,6 +134,8 @@ export class App {
       },
     };
     this.identity = new IdentityService(this.identityDeps);
+    // Its database forgets cached credentials after each identity transaction: routes use it too.
+    this.identityDeps = this.identity.deps;
     this.queue = new JobQueue(db, { superviseIntervalSeconds: config.queueSuperviseSeconds });
     this.engagementKeys = new EngagementKeys(db, keyring);
     this.keyFinder = new RecipientKeyFinder({
@@ -212,8 +214,14 @@ export class App {
   }
 
   /** The valid encryption keys for a recipient, newest first: uploaded, else from its WKD. */
-  findKeys = async (q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys> => {
-    const found = await this.keyFinder.find(q, orgId, address, now);
+  findKeys = async (
+    q: Queryable,
+    orgId: string,
+    address: string,
+    now: Date,
+    options?: { uploaded?: boolean },
+  ): Promise<RecipientKeys> => {
+    const found = await this.keyFinder.find(q, orgId, address, now, options);
     const pick = (k: FoundKey) => ({ fingerprint: k.fingerprint, key: k.key, source: k.source });
     return { pgp: found.pgp.map(pick), smime: found.smime.map(pick) };
   };
@@ -335,7 +343,7 @@ export class App {
   /** User lifecycle, invitations and break-glass. */
   private lifecycleDeps(): LifecycleDeps {
     return {
-      db: this.db,
+      db: this.identityDeps.db,
       audit: (q, record) => this.audit(q, record),
       keyring: this.keyring,
       queue: this.queue,

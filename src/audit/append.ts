@@ -224,7 +224,8 @@ export async function stageAudit(
 /**
  * Moves up to `limit` staged events into their chains in one transaction and returns how many.
  * Rows are taken in (organisation, entry) order, so concurrent flushers lock chain heads in the
- * same order and never deadlock; SKIP LOCKED lets them share the work.
+ * same order and never deadlock; SKIP LOCKED lets them share the work. Each organisation's events
+ * go into its chain with two statements, whatever their number (appendManyIn).
  */
 export async function flushAuditOutbox(db: Db, limit = 500): Promise<number> {
   return db.transaction(async (tx) => {
@@ -238,8 +239,19 @@ export async function flushAuditOutbox(db: Db, limit = 500): Promise<number> {
        ORDER BY org_id, entry_id LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
-    for (const row of rows)
-      await appendIn(tx, normalise(row.event as unknown as AuditInput), () => row.occurred_at);
+    for (let i = 0; i < rows.length;) {
+      const orgId = rows[i]!.org_id;
+      const batch: Unplaced[] = [];
+      for (; i < rows.length && rows[i]!.org_id === orgId; i++) {
+        const row = rows[i]!;
+        batch.push({
+          ...normalise(row.event as unknown as AuditInput),
+          eventId: randomUUID(),
+          occurredAt: new Date(row.occurred_at.getTime()),
+        });
+      }
+      await appendManyIn(tx, orgId, batch);
+    }
     if (rows.length > 0)
       await tx.query(
         `DELETE FROM audit_outbox o USING unnest($1::uuid[], $2::bigint[]) AS d (org_id, entry_id)
@@ -248,4 +260,88 @@ export async function flushAuditOutbox(db: Db, limit = 500): Promise<number> {
       );
     return rows.length;
   });
+}
+
+type Unplaced = Normalised & { eventId: string; occurredAt: Date };
+
+const INSERT_MANY = `
+  WITH input AS (
+    SELECT * FROM unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+      $15::bytea[], $16::bytea[], $17::bytea[]) WITH ORDINALITY
+      AS i (seq, event_id, occurred_at, actor_type, actor_id, actor_label, action, object_type, object_id,
+        outcome, ip, request_id, details, prev_hash, hash, digest, n)
+  ), placed AS (
+    INSERT INTO audit_events (org_id, seq, event_id, occurred_at, actor_type, actor_id, actor_label, action,
+      object_type, object_id, outcome, ip, request_id, details, prev_hash, hash)
+    SELECT $1, seq, event_id, occurred_at, actor_type, actor_id, actor_label, action, object_type, object_id,
+      outcome, ip, request_id, details::jsonb, prev_hash, hash
+    FROM input ORDER BY n
+    RETURNING seq
+  )
+  SELECT (SELECT count(*) FROM placed)::int AS placed,
+    count(*) FILTER (WHERE sha256(prev_hash || int8send(seq) || digest) <> hash)::int AS disagree
+  FROM input`;
+
+/**
+ * Appends one organisation's events in their order with two statements: lock the chain's head,
+ * insert them all (in order: the insert trigger checks each link and moves the head). The hashes
+ * are computed here and again by the database in the same statement; unless both agree, nothing
+ * commits.
+ */
+async function appendManyIn(tx: Queryable, orgId: string, events: Unplaced[]): Promise<void> {
+  const lockHead = () =>
+    tx.query<{ seq: number | string; hash: Uint8Array }>(
+      'SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE',
+      [orgId],
+    );
+  let { rows } = await lockHead();
+  if (!rows[0]) {
+    // The chain's first event: create its empty head, then lock it.
+    await tx.query(
+      'INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (org_id) DO NOTHING',
+      [orgId, GENESIS_HASH],
+    );
+    ({ rows } = await lockHead());
+  }
+  if (!rows[0])
+    throw new SealpostError('audit_unavailable', 'The audit chain head could not be locked.', {
+      status: 503,
+    });
+  let seq = Number(rows[0].seq);
+  let prev: Buffer = Buffer.from(rows[0].hash);
+  const columns: unknown[][] = Array.from({ length: 16 }, () => []);
+  for (const e of events) {
+    seq++;
+    const digest = eventDigest(e);
+    const hash = chainHash(prev, seq, digest);
+    const values = [
+      seq,
+      e.eventId,
+      e.occurredAt.toISOString(),
+      e.actor.type,
+      e.actor.id,
+      e.actor.label,
+      e.action,
+      e.objectType,
+      e.objectId,
+      e.outcome,
+      e.ip,
+      e.requestId,
+      JSON.stringify(e.details),
+      prev,
+      hash,
+      digest,
+    ];
+    values.forEach((v, k) => columns[k]!.push(v));
+    prev = hash;
+  }
+  const { rows: result } = await tx.query<{ placed: number; disagree: number }>(INSERT_MANY, [
+    orgId,
+    ...columns,
+  ]);
+  if (result[0]?.placed !== events.length || result[0].disagree !== 0)
+    throw new SealpostError('audit_hash_mismatch', 'The database computed another audit hash.', {
+      status: 500,
+    });
 }

@@ -64,6 +64,57 @@ export class WriteBatcher {
   }
 }
 
+/**
+ * Many small reads of one kind made as one statement: items asked for while a read runs wait,
+ * then `read` answers them all (one result per item, in order), outside any transaction. A failed
+ * read fails every item of its batch.
+ */
+export class BatchReader<I, R> {
+  private readonly db: Queryable;
+  private readonly read: (q: Queryable, items: I[]) => Promise<R[]>;
+  private readonly maxBatch: number;
+  private queue: PendingItem<I, R>[] = [];
+  private running = false;
+
+  constructor(
+    db: Queryable,
+    read: (q: Queryable, items: I[]) => Promise<R[]>,
+    options: { maxBatch?: number } = {},
+  ) {
+    this.db = db;
+    this.read = read;
+    this.maxBatch = options.maxBatch ?? 200;
+  }
+
+  get(item: I): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.running) setImmediate(() => void this.drain());
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const results = await this.read(
+            this.db,
+            batch.map((p) => p.item),
+          );
+          batch.forEach((p, i) => p.resolve(results[i]!));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
 interface PendingItem<I, R> {
   item: I;
   resolve(value: R): void;

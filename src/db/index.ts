@@ -4,7 +4,7 @@ import { openPglite } from './pglite.ts';
 import { openPostgres } from './postgres.ts';
 import type { Db } from './types.ts';
 
-export { BulkWriter, WriteBatcher } from './batcher.ts';
+export { BatchReader, BulkWriter, WriteBatcher } from './batcher.ts';
 export { migrate, pendingMigrations } from './migrate.ts';
 export type { PgliteDb } from './pglite.ts';
 export type { PostgresDb } from './postgres.ts';

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors, SealpostError } from '../errors/index.ts';
+import type { AuthCache } from './auth-cache.ts';
 import type { ClientInfo, StaffSession } from './staff-auth.ts';
 
 // Conditional access: the networks an organisation's people and keys may reach it from, for
@@ -46,6 +47,8 @@ export interface AccessDeps {
   publicUrl?: string;
   /** Tells the person about a sign-in from somewhere new (staff mail); failures are its own to log. */
   notifyNewDevice?: (signIn: NewDeviceSignIn) => Promise<void>;
+  /** Keeps each organisation's policy a few seconds for the checks below (auth-cache.ts). */
+  authCache?: AuthCache;
 }
 
 /** Parses "a.b.c.d/n" or "x::/n" (a bare address is its own /32 or /128); null when not one. */
@@ -137,6 +140,13 @@ export class AccessControl {
       : { ...OPEN_POLICY };
   }
 
+  /** The policy as sign-in and every request check it: cached a few seconds (auth-cache.ts). */
+  private checkedPolicy(orgId: string): Promise<AccessPolicy> {
+    const { db, authCache } = this.deps;
+    if (!authCache) return this.policy(db, orgId);
+    return authCache.get(`policy:${orgId}`, () => this.policy(db, orgId));
+  }
+
   async setPolicy(q: Queryable, orgId: string, policy: AccessPolicy): Promise<void> {
     await q.query(
       `INSERT INTO access_policies (org_id, networks, role_networks, notify_new_device, updated_at)
@@ -170,7 +180,7 @@ export class AccessControl {
 
   /** At sign-in, once the password is right: the organisation's and the role's networks. */
   checkSignIn = async (user: { org_id: string; user_id: string; role: string }, client: ClientInfo) => {
-    const policy = await this.policy(this.deps.db, user.org_id);
+    const policy = await this.checkedPolicy(user.org_id);
     if (allowedFrom(policy, user.role, client.ip)) return;
     await this.refuse(
       user.org_id,
@@ -183,7 +193,7 @@ export class AccessControl {
   /** On every authenticated API request: API keys by the organisation's networks, sessions also by their role's. */
   authorize = async (request: FastifyRequest) => {
     const auth = request.auth;
-    const policy = await this.policy(this.deps.db, auth.orgId);
+    const policy = await this.checkedPolicy(auth.orgId);
     const role = auth.session ? (auth.session.role ?? null) : null;
     if (allowedFrom(policy, role, request.ip)) return;
     await this.refuse(auth.orgId, auth.actor, 'api', { ip: request.ip, requestId: request.id });

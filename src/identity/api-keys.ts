@@ -135,11 +135,26 @@ export type KeyCheck =
       keyId?: string;
     };
 
-/** Checks a presented token. The comparison of secrets takes the same time whatever they hold. */
-export async function checkApiKey(q: Queryable, token: string, now: Date): Promise<KeyCheck> {
+/** A key's record as authentication needs it (cached a few seconds: see auth-cache.ts). */
+export interface StoredKey {
+  orgId: string;
+  keyId: string;
+  secretHash: Buffer;
+  scopes: string[];
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  orgActive: boolean;
+  createdBy: { type: string; id: string };
+}
+
+/** The key id and secret of a well-formed token; null when it is not one. */
+export function parseToken(token: string): { keyId: string; secret: string } | null {
   const match = TOKEN.exec(token);
-  if (!match) return { ok: false, reason: 'malformed' };
-  const [, keyId, secret] = match as unknown as [string, string, string];
+  return match ? { keyId: match[1]!, secret: match[2]! } : null;
+}
+
+export async function findApiKey(q: Queryable, keyId: string): Promise<StoredKey | null> {
   const { rows } = await q.query<{
     org_id: string;
     secret_hash: Buffer;
@@ -157,24 +172,39 @@ export async function checkApiKey(q: Queryable, token: string, now: Date): Promi
     [keyId],
   );
   const row = rows[0];
-  if (!row) return { ok: false, reason: 'unknown', keyId };
-  if (!timingSafeEqual(Buffer.from(row.secret_hash), hashSecret(secret))) {
-    return { ok: false, reason: 'wrong_secret', orgId: row.org_id, keyId };
-  }
-  if (row.revoked_at || row.org_status !== 'active')
-    return { ok: false, reason: 'revoked', orgId: row.org_id, keyId };
-  if (row.expires_at && row.expires_at <= now)
-    return { ok: false, reason: 'expired', orgId: row.org_id, keyId };
+  if (!row) return null;
+  return {
+    orgId: row.org_id,
+    keyId,
+    secretHash: Buffer.from(row.secret_hash),
+    scopes: row.scopes,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+    orgActive: row.org_status === 'active',
+    createdBy: { type: row.created_by_type, id: row.created_by },
+  };
+}
+
+/** Judges a presented secret against a key's record. The comparison takes the same time whatever they hold. */
+export function judgeApiKey(stored: StoredKey | null, keyId: string, secret: string, now: Date): KeyCheck {
+  if (!stored) return { ok: false, reason: 'unknown', keyId };
+  const { orgId } = stored;
+  if (!timingSafeEqual(stored.secretHash, hashSecret(secret)))
+    return { ok: false, reason: 'wrong_secret', orgId, keyId };
+  if (stored.revokedAt || !stored.orgActive) return { ok: false, reason: 'revoked', orgId, keyId };
+  if (stored.expiresAt && stored.expiresAt <= now) return { ok: false, reason: 'expired', orgId, keyId };
   return {
     ok: true,
-    key: {
-      orgId: row.org_id,
-      keyId,
-      scopes: row.scopes,
-      lastUsedAt: row.last_used_at,
-      createdBy: { type: row.created_by_type, id: row.created_by },
-    },
+    key: { orgId, keyId, scopes: stored.scopes, lastUsedAt: stored.lastUsedAt, createdBy: stored.createdBy },
   };
+}
+
+/** Checks a presented token against the database. */
+export async function checkApiKey(q: Queryable, token: string, now: Date): Promise<KeyCheck> {
+  const parsed = parseToken(token);
+  if (!parsed) return { ok: false, reason: 'malformed' };
+  return judgeApiKey(await findApiKey(q, parsed.keyId), parsed.keyId, parsed.secret, now);
 }
 
 export async function touchApiKey(q: Queryable, orgId: string, keyId: string): Promise<void> {

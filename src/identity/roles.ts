@@ -1,10 +1,12 @@
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
+import type { AuthCache } from './auth-cache.ts';
 import { isBuiltInRole, isPermission, type Permission, PERMISSIONS, ROLES } from './permissions.ts';
 
 // Roles: the built-in ones (permissions.ts) and each organisation's custom ones, made from the
 // same permission set. A user's role column holds a built-in role's name or a custom role's id.
-// Permissions are looked up on every request, so a changed role takes effect at once.
+// Authentication looks a custom role's permissions up through the auth cache (auth-cache.ts): a
+// role changed through this process applies to the next request, one changed elsewhere within seconds.
 
 export interface Role {
   id: string;
@@ -33,6 +35,17 @@ export async function permissionsOf(
   );
   // A permission retired from the code since the role was saved grants nothing.
   return (rows[0]?.permissions ?? []).filter(isPermission);
+}
+
+/** permissionsOf for authentication: a custom role's permissions are cached a few seconds. */
+export function rolePermissions(
+  deps: { db: Queryable; authCache?: AuthCache | undefined },
+  orgId: string,
+  role: string,
+): Promise<readonly Permission[]> {
+  const { db, authCache } = deps;
+  if (!authCache || !UUID.test(role)) return permissionsOf(db, orgId, role);
+  return authCache.get(`role:${orgId}:${role}`, () => permissionsOf(db, orgId, role));
 }
 
 export async function roleExists(q: Queryable, orgId: string, role: string): Promise<boolean> {

@@ -3,11 +3,20 @@ import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import type { Actor, RequestAuth } from '../http/types.ts';
-import { checkApiKey, createApiKey, touchApiKey } from './api-keys.ts';
+import {
+  createApiKey,
+  findApiKey,
+  judgeApiKey,
+  type KeyCheck,
+  parseToken,
+  type StoredKey,
+  touchApiKey,
+} from './api-keys.ts';
+import { AuthCache } from './auth-cache.ts';
 import { AccessControl, type AccessDeps } from './access.ts';
 import { BreakGlass } from './break-glass.ts';
 import { PERMISSIONS } from './permissions.ts';
-import { permissionsOf } from './roles.ts';
+import { rolePermissions } from './roles.ts';
 import { SingleSignOn } from './oidc.ts';
 import { StaffAuth, type StaffAuthDeps } from './staff-auth.ts';
 import { createUser, generatePassword } from './users.ts';
@@ -22,6 +31,8 @@ export interface IdentityDeps {
   publicUrl?: string;
   /** Mails a person about a sign-in from a new device or address (see AccessControl). */
   notifyNewDevice?: AccessDeps['notifyNewDevice'];
+  /** Keys, policies and roles read by authentication (see auth-cache.ts); the service makes one. */
+  authCache?: AuthCache;
 }
 
 export interface InitResult {
@@ -38,8 +49,18 @@ export interface InitResult {
 // read a durable commit.
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** A key's record and, for a key made by a person, what that person may do now (null: not a person's). */
+interface KeyRecord {
+  stored: StoredKey;
+  ownerHeld: readonly string[] | null;
+}
+
 export class IdentityService {
-  private readonly deps: IdentityDeps;
+  /**
+   * The dependencies as the identity module uses them: give these to its routes. Their database
+   * makes every transaction forget the authentication cache when it ends.
+   */
+  readonly deps: IdentityDeps & { authCache: AuthCache };
   private readonly clock: () => Date;
   private readonly touched = new Map<string, number>();
   /** Staff sign-in, sessions and second factors. */
@@ -51,7 +72,9 @@ export class IdentityService {
   /** Single sign-on with OpenID Connect (needs the keyring: client secrets are sealed). */
   readonly sso: SingleSignOn | null;
 
-  constructor(deps: IdentityDeps) {
+  constructor(given: IdentityDeps) {
+    const authCache = given.authCache ?? new AuthCache();
+    const deps = { ...given, db: authCache.watch(given.db), authCache };
     this.deps = deps;
     this.clock = deps.clock ?? (() => new Date());
     this.access = new AccessControl(deps);
@@ -130,7 +153,13 @@ export class IdentityService {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw errors.unauthorized('Use "Authorization: Bearer <API key>".');
     const now = this.clock();
-    const result = await checkApiKey(this.deps.db, match[1]!, now);
+    const token = parseToken(match[1]!);
+    const record = token
+      ? await this.deps.authCache.get(`key:${token.keyId}`, () => this.keyRecord(token.keyId))
+      : null;
+    const result: KeyCheck = token
+      ? judgeApiKey(record?.stored ?? null, token.keyId, token.secret, now)
+      : { ok: false, reason: 'malformed' };
     if (!result.ok) {
       if (result.orgId && result.keyId) {
         const { orgId, keyId } = result;
@@ -160,25 +189,27 @@ export class IdentityService {
       this.touched.set(key.keyId, now.getTime());
       await touchApiKey(this.deps.db, key.orgId, key.keyId);
     }
+    // A key made by a person never does more than that person may do now: its scopes narrow
+    // with their role, and come to nothing when they are disabled or gone.
+    const held = record!.ownerHeld;
     return {
       orgId: key.orgId,
       actor: { type: 'api_key', id: key.keyId, label: `spk_${key.keyId}` },
-      scopes: await this.keyScopes(key.orgId, key.scopes, key.createdBy),
+      scopes: held ? key.scopes.filter((s) => held.includes(s)) : key.scopes,
     };
   }
 
-  /**
-   * A key made by a person never does more than that person may do now: its scopes narrow with
-   * their role, and come to nothing when they are disabled or gone.
-   */
-  private async keyScopes(orgId: string, scopes: string[], createdBy: { type: string; id: string }) {
-    if (createdBy.type !== 'user') return scopes;
+  private async keyRecord(keyId: string): Promise<KeyRecord | null> {
+    const stored = await findApiKey(this.deps.db, keyId);
+    if (!stored) return null;
+    // Shared by the requests that find it in the cache: nobody may change it.
+    Object.freeze(stored.scopes);
+    if (stored.createdBy.type !== 'user') return { stored, ownerHeld: null };
     const { rows } = await this.deps.db.query<{ role: string }>(
       "SELECT role FROM users WHERE org_id = $1 AND user_id::text = $2 AND status = 'active'",
-      [orgId, createdBy.id],
+      [stored.orgId, stored.createdBy.id],
     );
-    if (!rows[0]) return [];
-    const held = await permissionsOf(this.deps.db, orgId, rows[0].role);
-    return scopes.filter((s) => (held as readonly string[]).includes(s));
+    const ownerHeld = rows[0] ? await rolePermissions(this.deps, stored.orgId, rows[0].role) : [];
+    return { stored, ownerHeld };
   }
 }

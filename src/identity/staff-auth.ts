@@ -23,7 +23,8 @@ import {
   shortForSingleFactor,
 } from '../passwords/index.ts';
 import { RECENT_AUTH_MINUTES, reauthenticationRequired } from '../http/authorization.ts';
-import { permissionsOf, roleExists } from './roles.ts';
+import { roleExists, rolePermissions } from './roles.ts';
+import type { AuthCache } from './auth-cache.ts';
 import { base32Encode, matchTotp, newTotpSecret, otpauthUri } from './totp.ts';
 import { hashPassword, verifyPassword } from './users.ts';
 
@@ -60,6 +61,8 @@ export interface StaffAuthDeps {
   keyring?: Keyring;
   publicUrl?: string;
   clock?: () => Date;
+  /** Caches custom roles' permissions for authentication (auth-cache.ts). */
+  authCache?: AuthCache;
   /** Conditional access: throws (and records why) when this user may not sign in from there. */
   checkSignIn?(user: { org_id: string; user_id: string; role: string }, client: ClientInfo): Promise<void>;
   /** Single sign-on: throws (and records why) when this user's organisation has turned passwords off. */
@@ -597,7 +600,7 @@ export class StaffAuth {
     return {
       orgId: session.orgId,
       actor: userActor(session.userId),
-      scopes: await permissionsOf(this.deps.db, session.orgId, session.role),
+      scopes: await rolePermissions(this.deps, session.orgId, session.role),
       session: {
         id: session.sessionId,
         userId: session.userId,

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditInput } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
-import { BulkWriter, type Db, type Queryable } from '../db/index.ts';
+import { BatchReader, BulkWriter, type Db, type Queryable } from '../db/index.ts';
 import { scanMessage } from '../dlp/index.ts';
 import { isVerifiedDomain } from '../domains/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
 import type { JobQueue } from '../queue/index.ts';
-import { type Suppression, suppressedAmong } from '../suppressions/index.ts';
+import { type Suppression, suppressedAmong, suppressedAmongMany } from '../suppressions/index.ts';
 import { isUniqueViolation, recall, remember } from './idempotency.ts';
 import { DELIVERY_QUEUE, type DeliveryJob, PRIORITY } from './jobs.ts';
 import {
@@ -199,14 +199,12 @@ export async function submitMessages(
       return err;
     }
   });
-  // A batch asks for its suppressions once, not once per message.
+  // A batch asks for its suppressions once, not once per message; and concurrent requests ask
+  // together, in one statement.
   const valid = contents.filter((c): c is MessageContent => !(c instanceof SealpostError));
+  const addresses = [...new Set(valid.flatMap((c) => [...c.to, ...c.cc, ...c.bcc].map((m) => m.address)))];
   const suppressed =
-    valid.length > 1
-      ? await suppressedAmong(deps.db, ctx.orgId, [
-          ...new Set(valid.flatMap((c) => [...c.to, ...c.cc, ...c.bcc].map((m) => m.address))),
-        ])
-      : undefined;
+    addresses.length > 0 ? await suppressionReader(deps).get({ orgId: ctx.orgId, addresses }) : undefined;
   for (const [i, submission] of submissions.entries()) {
     try {
       const id = submission.idempotency;
@@ -263,6 +261,21 @@ export async function submitMessage(
 interface Submitted {
   ctx: SubmitContext;
   items: Prepared[];
+}
+
+/** Suppression look-ups of concurrent submissions, made together (one reader per set of deps). */
+const suppressionReaders = new WeakMap<
+  SubmitDeps,
+  BatchReader<{ orgId: string; addresses: string[] }, Suppression[]>
+>();
+
+function suppressionReader(deps: SubmitDeps) {
+  let reader = suppressionReaders.get(deps);
+  if (!reader) {
+    reader = new BatchReader(deps.db, suppressedAmongMany);
+    suppressionReaders.set(deps, reader);
+  }
+  return reader;
 }
 
 /**

@@ -79,9 +79,19 @@ export class RecipientKeyFinder {
     this.log = options.log;
   }
 
-  /** The valid keys for a recipient at `now`, newest first: uploaded ones, else a WKD key. */
-  async find(q: Queryable, orgId: string, address: string, now: Date): Promise<FoundKeys> {
-    const uploaded = await findRecipientKeys(q, orgId, address, now);
+  /**
+   * The valid keys for a recipient at `now`, newest first: uploaded ones, else a WKD key.
+   * uploaded: false when the caller knows there is no key on file (the look-up is skipped).
+   */
+  async find(
+    q: Queryable,
+    orgId: string,
+    address: string,
+    now: Date,
+    options: { uploaded?: boolean } = {},
+  ): Promise<FoundKeys> {
+    const uploaded =
+      options.uploaded === false ? { pgp: [], smime: [] } : await findRecipientKeys(q, orgId, address, now);
     if (uploaded.pgp.length > 0 || uploaded.smime.length > 0) {
       const found = (k: (typeof uploaded.pgp)[number]): FoundKey => ({
         fingerprint: k.fingerprint,

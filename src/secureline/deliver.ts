@@ -73,7 +73,9 @@ export class Secureline {
     if (recipient.method === 'portal') {
       choice = { method: 'portal', reason: recipient.method_reason ?? 'the portal was chosen before' };
     } else {
-      keys = await this.deps.findKeys(db, job.org_id, recipient.address, startedAt);
+      keys = await this.deps.findKeys(db, job.org_id, recipient.address, startedAt, {
+        uploaded: recipient.has_uploaded_keys,
+      });
       choice = chooseMethod({
         protection: message.protection,
         recipientPreference: recipient.preference,

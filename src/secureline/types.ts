@@ -47,7 +47,14 @@ export interface SecurelineDeps {
   queue: JobQueue;
   transport: Transport;
   encrypt: Encryptors;
-  findKeys(q: Queryable, orgId: string, address: string, now: Date): Promise<RecipientKeys>;
+  /** uploaded: false when the claim found no key on file for the address (the look-up is skipped). */
+  findKeys(
+    q: Queryable,
+    orgId: string,
+    address: string,
+    now: Date,
+    options?: { uploaded?: boolean },
+  ): Promise<RecipientKeys>;
   /** Stages the attempt's audit event in its transaction (see stageAudit). */
   stageAudit(q: Queryable, record: AuditInput): Promise<unknown>;
   log: Logger;

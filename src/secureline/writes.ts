@@ -25,12 +25,15 @@ export interface Claim {
 
 export type Claimed = StoredRecipient & {
   preference: RecipientPreference | null;
+  /** Whether the organisation has a valid key on file for the address (then it is looked up). */
+  has_uploaded_keys: boolean;
   message: StoredMessage;
 };
 
 type ClaimRow = StoredRecipient & {
   [k: string]: unknown;
   preference: RecipientPreference | null;
+  has_uploaded_keys: boolean;
   m_created_at: Date;
   send_at: Date | null;
   from_address: string;
@@ -47,8 +50,9 @@ type ClaimRow = StoredRecipient & {
 };
 
 /**
- * Marks each recipient as being delivered and reads it, with its stored preference and its
- * message, in one statement; null for a recipient already in a final state (a job that runs again).
+ * Marks each recipient as being delivered and reads it, with its stored preference, whether a key
+ * is on file for it (most have none, and are then spared a look-up) and its message, in one
+ * statement; null for a recipient already in a final state (a job that runs again).
  */
 export async function claimRecipients(q: Queryable, claims: Claim[]): Promise<(Claimed | null)[]> {
   const { rows } = await q.query<ClaimRow>(
@@ -60,6 +64,8 @@ export async function claimRecipients(q: Queryable, claims: Claim[]): Promise<(C
        r.method_reason, r.attempts,
        (SELECT protection FROM recipient_preferences p WHERE p.org_id = r.org_id AND p.address = r.address)
          AS preference,
+       EXISTS (SELECT 1 FROM recipient_keys k WHERE k.org_id = r.org_id AND k.address = lower(btrim(r.address))
+         AND (k.expires_at IS NULL OR k.expires_at > c.at)) AS has_uploaded_keys,
        m.created_at AS m_created_at, m.send_at, m.from_address, m.from_domain, m.protection, m.priority, m.tags,
        m.size_bytes, m.dlp, m.phi, m.rfc_message_id, m.content_sealed, m.sandbox`,
     [
@@ -87,6 +93,7 @@ export async function claimRecipients(q: Queryable, claims: Claim[]): Promise<(C
       method_reason: r.method_reason,
       attempts: r.attempts,
       preference: r.preference,
+      has_uploaded_keys: r.has_uploaded_keys,
       message: {
         org_id: r.org_id,
         message_id: r.message_id,

@@ -6,4 +6,5 @@ export {
   type SuppressionReason,
   suppress,
   suppressedAmong,
+  suppressedAmongMany,
 } from './store.ts';

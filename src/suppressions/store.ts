@@ -27,6 +27,29 @@ export async function suppressedAmong(
 }
 
 /**
+ * suppressedAmong for many look-ups at once (each an organisation and its addresses), in one
+ * statement: one answer per look-up, in order.
+ */
+export async function suppressedAmongMany(
+  q: Queryable,
+  lookups: { orgId: string; addresses: string[] }[],
+): Promise<Suppression[][]> {
+  const pairs = lookups.flatMap((l) => l.addresses.map((address) => [l.orgId, address] as const));
+  if (pairs.length === 0) return lookups.map(() => []);
+  const { rows } = await q.query<Suppression & { [k: string]: unknown; org_id: string }>(
+    `SELECT s.org_id, s.address, s.reason, s.detail, s.message_id, s.created_at FROM suppressions s
+     JOIN (SELECT DISTINCT org_id, address FROM unnest($1::uuid[], $2::text[]) AS w (org_id, address)) w
+       ON s.org_id = w.org_id AND s.address = w.address`,
+    [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+  );
+  return lookups.map((l) =>
+    rows
+      .filter((r) => r.org_id === l.orgId && l.addresses.includes(r.address))
+      .map(({ org_id: _org, ...s }) => s as Suppression),
+  );
+}
+
+/**
  * Suppresses an address. An address already suppressed keeps its first reason, except that any
  * other reason replaces an unsubscribe (which held back marketing mail only).
  */

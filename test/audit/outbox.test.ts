@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { type AuditInput, flushAuditOutbox, stageAudit, verifyAudit } from '../../src/audit/index.ts';
+import {
+  appendAudit,
+  type AuditInput,
+  flushAuditOutbox,
+  stageAudit,
+  verifyAudit,
+} from '../../src/audit/index.ts';
+import type { Db } from '../../src/db/index.ts';
 import { describeEachDb } from '../support/db.ts';
 
 const event = (orgId: string, i: number): AuditInput => ({
@@ -48,6 +55,45 @@ describeEachDb('audit outbox', (suite) => {
     assert.equal((await chained(b)).length, 1);
     const verified = await verifyAudit(suite.db);
     assert.equal(verified.ok, true);
+  });
+
+  test('a flush extends a chain that direct appends started and continue, with two statements per organisation', async () => {
+    const org = randomUUID();
+    await appendAudit(suite.db, event(org, 1));
+    await suite.db.transaction(async (tx) => {
+      for (let i = 2; i <= 6; i++) await stageAudit(tx, event(org, i));
+    });
+    let statements = 0;
+    const db = suite.db;
+    const counting: Db = {
+      kind: db.kind,
+      query: (sql, params) => db.query(sql, params),
+      exec: (sql) => db.exec(sql),
+      close: () => db.close(),
+      transaction: (fn) =>
+        db.transaction((tx) =>
+          fn({
+            exec: (sql) => tx.exec(sql),
+            query: (sql, params) => {
+              statements++;
+              return tx.query(sql, params);
+            },
+          }),
+        ),
+    };
+    assert.equal(await flushAuditOutbox(counting, 500), 5);
+    // The outbox read, the head's lock, one insert of all five, the outbox delete.
+    assert.equal(statements, 4);
+    await appendAudit(suite.db, event(org, 7));
+    const { rows } = await suite.db.query<{ seq: string; object_id: string }>(
+      'SELECT seq, object_id FROM audit_events WHERE org_id = $1 ORDER BY seq',
+      [org],
+    );
+    assert.deepEqual(
+      rows.map((r) => `${r.seq}:${r.object_id}`),
+      ['1:m1', '2:m2', '3:m3', '4:m4', '5:m5', '6:m6', '7:m7'],
+    );
+    assert.equal((await verifyAudit(suite.db, { orgId: org })).ok, true);
   });
 
   test('an invalid event fails the action at once, not later in the flusher', async () => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { BulkWriter, WriteBatcher } from '../../src/db/index.ts';
+import { BatchReader, BulkWriter, WriteBatcher } from '../../src/db/index.ts';
+import { suppressedAmongMany } from '../../src/suppressions/index.ts';
 import { describeEachDb } from '../support/db.ts';
 
 describeEachDb('write batcher', (suite) => {
@@ -61,5 +63,37 @@ describeEachDb('write batcher', (suite) => {
     // one: 3 + 21 statements for 101 items.
     assert.ok(statements <= 24, `${statements} statements for 101 items`);
     assert.ok(Number(rows[0]!.txs) < 100, `100 writes in ${rows[0]!.txs} transactions`);
+  });
+
+  test('batched reads: concurrent look-ups in one statement, each answered its own', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    for (const org of [a, b])
+      await suite.db.query("INSERT INTO organizations (org_id, name) VALUES ($1, 'Reader')", [org]);
+    await suite.db.query(
+      `INSERT INTO suppressions (org_id, address, reason) VALUES
+         ($1, 'x@one.test', 'hard_bounce'), ($1, 'y@one.test', 'manual'), ($2, 'x@one.test', 'complaint')`,
+      [a, b],
+    );
+    let statements = 0;
+    const reader = new BatchReader(suite.db, (q, lookups: { orgId: string; addresses: string[] }[]) => {
+      statements++;
+      return suppressedAmongMany(q, lookups);
+    });
+    const answers = await Promise.all([
+      reader.get({ orgId: a, addresses: ['x@one.test', 'z@one.test'] }),
+      reader.get({ orgId: b, addresses: ['x@one.test', 'y@one.test'] }),
+      reader.get({ orgId: a, addresses: ['x@one.test', 'y@one.test'] }),
+      reader.get({ orgId: b, addresses: [] }),
+    ]);
+    assert.equal(statements, 1);
+    const summary = answers.map((list) => list.map((s) => `${s.address}:${s.reason}`).sort());
+    assert.deepEqual(summary, [
+      ['x@one.test:hard_bounce'],
+      ['x@one.test:complaint'],
+      ['x@one.test:hard_bounce', 'y@one.test:manual'],
+      [],
+    ]);
+    const failing = new BatchReader(suite.db, async () => Promise.reject(new Error('down')));
+    await assert.rejects(failing.get(1), /down/);
   });
 });

@@ -102,6 +102,15 @@ describeEachDb('conditional access and new devices over HTTP', (suite) => {
     ).rows;
   }
 
+  /**
+   * Changes the policy with SQL, as another process would. A running process sees such a change
+   * within AUTH_CACHE_MS (auth-cache.ts); the test makes it forget its cache instead of waiting.
+   */
+  async function policyBySql(sql: string, params: unknown[], servers = [server]) {
+    await suite.db.query(sql, params);
+    for (const s of servers) s.app.identity.deps.authCache.clear();
+  }
+
   const asKey = (method: string, path: string, ip: string, body?: unknown) =>
     server.request(method, path, { token: org.api_key, body, headers: { 'x-forwarded-for': ip } });
 
@@ -114,7 +123,7 @@ describeEachDb('conditional access and new devices over HTTP', (suite) => {
   });
   after(() => server.close());
   beforeEach(async () => {
-    await suite.db.query('DELETE FROM access_policies WHERE org_id = $1', [org.org_id]);
+    await policyBySql('DELETE FROM access_policies WHERE org_id = $1', [org.org_id]);
     await suite.db.query('DELETE FROM auth_throttle');
   });
 
@@ -169,7 +178,7 @@ describeEachDb('conditional access and new devices over HTTP', (suite) => {
   });
 
   test('API keys and sessions from outside the networks: 403 problem+json and access.denied', async () => {
-    await suite.db.query(
+    await policyBySql(
       `INSERT INTO access_policies (org_id, networks) VALUES ($1, '{10.0.0.0/8,2001:db8::/32}')`,
       [org.org_id],
     );
@@ -196,7 +205,7 @@ describeEachDb('conditional access and new devices over HTTP', (suite) => {
 
   test("sign-in by the organisation's and the role's networks; the session is held to them too", async () => {
     await newUser('sender@access.example', 'sender');
-    await suite.db.query(
+    await policyBySql(
       `INSERT INTO access_policies (org_id, networks, role_networks) VALUES ($1, '{10.0.0.0/8}', $2)`,
       [org.org_id, JSON.stringify({ sender: ['10.9.0.0/16'] })],
     );
@@ -234,18 +243,21 @@ describeEachDb('conditional access and new devices over HTTP', (suite) => {
   test('without SEALPOST_TRUST_PROXY, X-Forwarded-For is ignored: the socket address counts', async () => {
     const plain = await startTestServer(suite.testDb);
     try {
-      await suite.db.query(
+      await policyBySql(
         `INSERT INTO access_policies (org_id, networks) VALUES ($1, '{127.0.0.0/8,::1/128}')`,
         [org.org_id],
+        [server, plain],
       );
       const res = await plain.request('GET', '/v1/organization', {
         token: org.api_key,
         headers: { 'x-forwarded-for': '192.0.2.7' },
       });
       assert.equal(res.status, 200, res.text);
-      await suite.db.query(`UPDATE access_policies SET networks = '{10.0.0.0/8}' WHERE org_id = $1`, [
-        org.org_id,
-      ]);
+      await policyBySql(
+        `UPDATE access_policies SET networks = '{10.0.0.0/8}' WHERE org_id = $1`,
+        [org.org_id],
+        [server, plain],
+      );
       const spoofed = await plain.request('GET', '/v1/organization', {
         token: org.api_key,
         headers: { 'x-forwarded-for': '10.1.2.3' },
