@@ -108,11 +108,16 @@ export interface DbSuite {
 }
 
 /**
- * Declares the suite twice, on PGlite and on PostgreSQL, each with its own fresh database.
+ * Declares the suite twice, on PGlite and on PostgreSQL, each with its own fresh database (or on
+ * the `kinds` named: browser tests of pages over the API, which add nothing on a second database).
  * Outside CI, a machine without a reachable PostgreSQL skips the PostgreSQL half and says why.
  */
-export function describeEachDb(title: string, fn: (suite: DbSuite) => void): void {
-  for (const kind of ['pglite', 'postgres'] as const) {
+export function describeEachDb(
+  title: string,
+  fn: (suite: DbSuite) => void,
+  kinds: readonly DbKind[] = ['pglite', 'postgres'],
+): void {
+  for (const kind of kinds) {
     const skip =
       kind === 'postgres' && postgresProblem ? `PostgreSQL unreachable: ${postgresProblem}` : false;
     describe(`${title} [${kind}]`, { skip }, () => {
