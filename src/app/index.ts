@@ -128,8 +128,10 @@ export class App {
         try {
           await queueNewDeviceMail({ db, keyring, queue: this.queue, publicUrl: config.publicUrl }, signIn);
         } catch (error) {
-          // The sign-in stands; the notice is a courtesy, and its failure is logged without PHI.
-          this.log.warn({ org_id: signIn.orgId, err: error }, 'new-device notice not queued');
+          // The sign-in stands; the notice is a courtesy. Only the error's kind is logged: a
+          // database error's message can quote the values it was given.
+          const { name, code } = error as { name?: string; code?: string };
+          this.log.warn({ org_id: signIn.orgId, error: name, code }, 'new-device notice not queued');
         }
       },
     };

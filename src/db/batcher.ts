@@ -65,28 +65,22 @@ export class WriteBatcher {
 }
 
 /**
- * Many small reads of one kind made as one statement: items asked for while a read runs wait,
- * then `read` answers them all (one result per item, in order), outside any transaction. A failed
- * read fails every item of its batch.
+ * Items handed in while a batch runs wait for the next one; `run` answers a whole batch (at most
+ * maxBatch items). BatchReader and BulkWriter differ only in how they run a batch.
  */
-export class BatchReader<I, R> {
-  private readonly db: Queryable;
-  private readonly read: (q: Queryable, items: I[]) => Promise<R[]>;
-  private readonly maxBatch: number;
+class Coalescer<I, R> {
   private queue: PendingItem<I, R>[] = [];
   private running = false;
 
-  constructor(
-    db: Queryable,
-    read: (q: Queryable, items: I[]) => Promise<R[]>,
-    options: { maxBatch?: number } = {},
-  ) {
-    this.db = db;
-    this.read = read;
-    this.maxBatch = options.maxBatch ?? 200;
+  private readonly run: (batch: PendingItem<I, R>[]) => Promise<void>;
+  private readonly maxBatch: number;
+
+  constructor(run: (batch: PendingItem<I, R>[]) => Promise<void>, maxBatch: number) {
+    this.run = run;
+    this.maxBatch = maxBatch;
   }
 
-  get(item: I): Promise<R> {
+  push(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.running) setImmediate(() => void this.drain());
@@ -97,18 +91,7 @@ export class BatchReader<I, R> {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        try {
-          const results = await this.read(
-            this.db,
-            batch.map((p) => p.item),
-          );
-          batch.forEach((p, i) => p.resolve(results[i]!));
-        } catch (err) {
-          for (const p of batch) p.reject(err);
-        }
-      }
+      while (this.queue.length > 0) await this.run(this.queue.splice(0, this.maxBatch));
     } finally {
       this.running = false;
     }
@@ -122,6 +105,37 @@ interface PendingItem<I, R> {
 }
 
 /**
+ * Many small reads of one kind made as one statement: items asked for while a read runs wait,
+ * then `read` answers them all (one result per item, in order), outside any transaction. A failed
+ * read fails every item of its batch.
+ */
+export class BatchReader<I, R> {
+  private readonly pending: Coalescer<I, R>;
+
+  constructor(
+    db: Queryable,
+    read: (q: Queryable, items: I[]) => Promise<R[]>,
+    options: { maxBatch?: number } = {},
+  ) {
+    this.pending = new Coalescer(async (batch) => {
+      try {
+        const results = await read(
+          db,
+          batch.map((p) => p.item),
+        );
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }, options.maxBatch ?? 200);
+  }
+
+  get(item: I): Promise<R> {
+    return this.pending.push(item);
+  }
+}
+
+/**
  * Group commit for many writes of one kind, made as one set of statements: items handed in while
  * a batch commits wait, then `write` stores them all in one transaction and answers one result per
  * item, in order. Where WriteBatcher saves commits, this also saves statements (one multi-row
@@ -131,9 +145,7 @@ interface PendingItem<I, R> {
 export class BulkWriter<I, R> {
   private readonly db: Db;
   private readonly write: (tx: Queryable, items: I[]) => Promise<R[]>;
-  private readonly maxBatch: number;
-  private queue: PendingItem<I, R>[] = [];
-  private running = false;
+  private readonly pending: Coalescer<I, R>;
 
   constructor(
     db: Db,
@@ -142,24 +154,11 @@ export class BulkWriter<I, R> {
   ) {
     this.db = db;
     this.write = write;
-    this.maxBatch = options.maxBatch ?? 200;
+    this.pending = new Coalescer((batch) => this.commit(batch), options.maxBatch ?? 200);
   }
 
   add(item: I): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (!this.running) setImmediate(() => void this.drain());
-    });
-  }
-
-  private async drain(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length > 0) await this.commit(this.queue.splice(0, this.maxBatch));
-    } finally {
-      this.running = false;
-    }
+    return this.pending.push(item);
   }
 
   private async commit(batch: PendingItem<I, R>[]): Promise<void> {

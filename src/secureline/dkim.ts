@@ -11,7 +11,7 @@ import type { DkimSigningKey } from '../domains/index.ts';
 // sets up each fresh RSA key again on its first use: about 0.8 ms per message here. So the last
 // step, the signature itself, is made here with a KeyObject parsed once per key.
 
-const SIGNED_HEADERS = [
+export const SIGNED_HEADERS = [
   'From',
   'Sender',
   'Reply-To',

@@ -4,27 +4,11 @@ import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { dkimRecordValue, generateDkimKeys } from '../../src/domains/dkim.ts';
 import type { MessageContent } from '../../src/messages/index.ts';
+import { SIGNED_HEADERS as HEADERS } from '../../src/secureline/dkim.ts';
 import { buildMessage, signDkim } from '../../src/secureline/index.ts';
 
 // signDkim signs with keys parsed once; what it writes must be exactly what mailauth's own signer
 // writes with the PEM keys, and verify.
-
-const HEADERS = [
-  'From',
-  'Sender',
-  'Reply-To',
-  'Subject',
-  'Date',
-  'Message-ID',
-  'To',
-  'Cc',
-  'MIME-Version',
-  'Content-Type',
-  'Content-Transfer-Encoding',
-  'Content-Disposition',
-  'List-Unsubscribe',
-  'List-Unsubscribe-Post',
-];
 
 const content = (subject: string): MessageContent =>
   ({
