@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { PreparingClient } from './preparing-client.ts';
 import type { Db, QueryResult, Row, Transaction } from './types.ts';
 
 // Same shapes as the embedded database returns: int8 as a number (counts and sequence numbers stay
@@ -11,7 +12,12 @@ const typeParsers = {
 } as pg.CustomTypesConfig;
 
 export function openPostgres(url: string, poolSize = 10): PostgresDb {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: typeParsers });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    types: typeParsers,
+    Client: PreparingClient,
+  });
   // An idle client that loses its connection emits 'error'; the pool replaces it.
   pool.on('error', () => {});
   return new PostgresDb(pool, url);

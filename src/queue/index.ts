@@ -1,5 +1,6 @@
 import { fromPglite, type Db as IDatabase, PgBoss } from 'pg-boss';
 import type { Db, PgliteDb, PostgresDb, Queryable } from '../db/index.ts';
+import { PreparingClient } from '../db/preparing-client.ts';
 
 // The job queue is pg-boss on our database: jobs are rows taken with FOR UPDATE SKIP LOCKED, so any
 // number of workers share them. Each job has a lease (expireInSeconds): a worker that dies leaves
@@ -99,10 +100,12 @@ export class JobQueue {
       // as the floor.
       useListenNotify: true,
     };
+    // Handed on to pg-boss's pg.Pool: its statements are prepared once per connection, as ours are.
+    const preparing = { Client: PreparingClient };
     this.boss =
       db.kind === 'pglite'
         ? new PgBoss({ ...common, db: pgliteAdapter(db as PgliteDb), backend: 'pglite' })
-        : new PgBoss({ ...common, connectionString: (db as PostgresDb).url, max: 4 });
+        : new PgBoss({ ...common, connectionString: (db as PostgresDb).url, max: 4, ...preparing });
     // pg-boss reports maintenance trouble as events; without a listener they would crash the process.
     this.boss.on('error', () => {});
   }
