@@ -20,7 +20,13 @@ export async function openPglite(dir: string, options: { durable?: boolean } = {
   const unlock = lockDataDir(dir);
   try {
     const pglite = await PGlite.create(dir, {
+      // bytea both ways through Buffer's hex codec: PGlite's own maps every byte through a string
+      // of its own: 0.7 ms for 10 KB against 0.006 ms, measured.
       parsers: { [types.BYTEA]: (x: string) => Buffer.from(x.slice(2), 'hex') },
+      serializers: {
+        [types.BYTEA]: (x: Uint8Array) =>
+          `\\x${Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex')}`,
+      },
     });
     return new PgliteDb(pglite, options.durable === false ? null : new WalFlusher(dir), unlock);
   } catch (err) {
