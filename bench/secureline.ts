@@ -281,6 +281,7 @@ for (const [name, database, split, batch, backlog] of [
   // The API and the worker each alone on the machine: accepted/s with no delivery going on, then
   // delivered/s draining the backlog.
   ['postgres, backlog', 'postgres', 1, 1, true],
+  ['postgres, batches of 50, backlog', 'postgres', 1, 50, true],
 ] as const) {
   if (only && only !== name) continue;
   process.stderr.write(`secureline: ${name}, ${MESSAGES} messages, ${CLIENTS} clients\n`);
@@ -294,10 +295,10 @@ const lines = [
   'accept ms: per call (one message, or a batch of 50 in the "batches of 50" row)',
   'CPU ms/msg: user + system CPU per message from the first POST to the last delivery, of the API process(es), the worker process, the bench (clients + receiver) and the PostgreSQL backends of the database; one process: all of Sealpost under api',
   '',
-  `${'scenario'.padEnd(24)}${'accepted/s'.padStart(11)}${'delivered/s'.padStart(12)}  accept ms p50/p95/p99  end-to-end ms p50/p95/p99  peak RSS MB  CPU ms/msg api worker bench pg`,
+  `${'scenario'.padEnd(34)}${'accepted/s'.padStart(11)}${'delivered/s'.padStart(12)}  accept ms p50/p95/p99  end-to-end ms p50/p95/p99  peak RSS MB  CPU ms/msg api worker bench pg`,
   ...rows.map(
     (r) =>
-      `${r.scenario.padEnd(24)}${Math.round(r.acceptPerSecond).toString().padStart(11)}${Math.round(r.deliverPerSecond).toString().padStart(12)}  ${ms(r.accept)}    ${ms(r.endToEnd)}       ${String(Math.round(r.peakRssMb)).padStart(4)}  ${[r.cpuMs.api, r.cpuMs.worker, r.cpuMs.bench, r.cpuMs.postgres].map((n) => (n === null ? '-' : n.toFixed(2)).padStart(6)).join('')}`,
+      `${r.scenario.padEnd(34)}${Math.round(r.acceptPerSecond).toString().padStart(11)}${Math.round(r.deliverPerSecond).toString().padStart(12)}  ${ms(r.accept)}    ${ms(r.endToEnd)}       ${String(Math.round(r.peakRssMb)).padStart(4)}  ${[r.cpuMs.api, r.cpuMs.worker, r.cpuMs.bench, r.cpuMs.postgres].map((n) => (n === null ? '-' : n.toFixed(2)).padStart(6)).join('')}`,
   ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -82,6 +82,9 @@ import {
 export type Role = 'api' | 'worker' | 'smtp';
 export const ROLES: readonly Role[] = ['api', 'worker', 'smtp'];
 
+/** Staged audit events chained per flush. */
+const AUDIT_FLUSH_BATCH = 500;
+
 export interface AppOptions {
   log?: Logger;
   clock?: () => Date;
@@ -192,6 +195,15 @@ export class App {
     while ((await flushAuditOutbox(this.db)) > 0);
   }
 
+  /**
+   * One flush, and more only while they come back full: draining to empty would chase the few
+   * events staged meanwhile with small flushes of their own (each locks the chain's head and
+   * commits), where the next tick takes them together.
+   */
+  private async flushAuditBatches(): Promise<void> {
+    while ((await flushAuditOutbox(this.db, AUDIT_FLUSH_BATCH)) === AUDIT_FLUSH_BATCH);
+  }
+
   private auditFlusher: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
 
@@ -199,7 +211,7 @@ export class App {
   private startAuditFlusher(): void {
     this.auditFlusher = setInterval(() => {
       if (this.flushing) return;
-      this.flushing = this.drainAuditOutbox()
+      this.flushing = this.flushAuditBatches()
         .catch((err: Error) => this.log.error({ err: err.message }, 'audit outbox flush failed; will retry'))
         .finally(() => (this.flushing = null));
     }, 250);

@@ -142,35 +142,8 @@ export async function recordOutcomes(
   },
   outcomes: Outcome[],
 ): Promise<void[]> {
-  await q.query(
-    `INSERT INTO delivery_attempts (org_id, recipient_id, attempt, started_at, finished_at, method, outcome, mx,
-       smtp_code, smtp_response, tls_version, tls_cipher, detail)
-     SELECT a.org_id, a.recipient_id, a.attempt, a.started_at, a.finished_at, a.method, a.outcome, a.mx,
-       a.smtp_code, a.smtp_response, a.tls_version, a.tls_cipher, a.detail
-     FROM jsonb_to_recordset($1::jsonb) AS a (org_id uuid, recipient_id uuid, attempt int, started_at timestamptz,
-       finished_at timestamptz, method text, outcome text, mx text, smtp_code int, smtp_response text,
-       tls_version text, tls_cipher text, detail text)
-     ON CONFLICT (org_id, recipient_id, attempt) DO NOTHING`,
-    [
-      JSON.stringify(
-        outcomes.map(({ recipient, attempt: a, now }) => ({
-          org_id: recipient.org_id,
-          recipient_id: recipient.recipient_id,
-          attempt: a.number,
-          started_at: a.startedAt,
-          finished_at: now,
-          method: a.method,
-          outcome: a.outcome,
-          mx: a.mx ?? null,
-          smtp_code: a.code ?? null,
-          smtp_response: a.response ?? null,
-          tls_version: a.tls?.version ?? null,
-          tls_cipher: a.tls?.cipher ?? null,
-          detail: a.detail ?? null,
-        })),
-      ),
-    ],
-  );
+  // The recipients first: the attempts' foreign key check then finds each row already locked by
+  // this transaction, instead of writing a share lock on it (a WAL record per attempt).
   const updates = outcomes.filter((o) => o.update);
   if (updates.length > 0)
     await q.query(
@@ -203,6 +176,35 @@ export async function recordOutcomes(
         ),
       ],
     );
+  await q.query(
+    `INSERT INTO delivery_attempts (org_id, recipient_id, attempt, started_at, finished_at, method, outcome, mx,
+       smtp_code, smtp_response, tls_version, tls_cipher, detail)
+     SELECT a.org_id, a.recipient_id, a.attempt, a.started_at, a.finished_at, a.method, a.outcome, a.mx,
+       a.smtp_code, a.smtp_response, a.tls_version, a.tls_cipher, a.detail
+     FROM jsonb_to_recordset($1::jsonb) AS a (org_id uuid, recipient_id uuid, attempt int, started_at timestamptz,
+       finished_at timestamptz, method text, outcome text, mx text, smtp_code int, smtp_response text,
+       tls_version text, tls_cipher text, detail text)
+     ON CONFLICT (org_id, recipient_id, attempt) DO NOTHING`,
+    [
+      JSON.stringify(
+        outcomes.map(({ recipient, attempt: a, now }) => ({
+          org_id: recipient.org_id,
+          recipient_id: recipient.recipient_id,
+          attempt: a.number,
+          started_at: a.startedAt,
+          finished_at: now,
+          method: a.method,
+          outcome: a.outcome,
+          mx: a.mx ?? null,
+          smtp_code: a.code ?? null,
+          smtp_response: a.response ?? null,
+          tls_version: a.tls?.version ?? null,
+          tls_cipher: a.tls?.cipher ?? null,
+          detail: a.detail ?? null,
+        })),
+      ),
+    ],
+  );
   for (const o of outcomes) if (o.suppress) await suppress(q, o.recipient.org_id, o.suppress);
   const retries = outcomes.filter((o) => o.retry);
   if (retries.length > 0)
