@@ -169,18 +169,26 @@ export class JobQueue {
     handler: (job: JobContext<T>) => Promise<void>,
     options: { batchSize?: number; loops?: number; pollingIntervalSeconds?: number } = {},
   ): Promise<string> {
-    return this.boss.work<T>(
+    const batchSize = options.batchSize ?? 10;
+    const loops = options.loops ?? 1;
+    const polling = options.pollingIntervalSeconds ?? this.pollingIntervalSeconds;
+    // pg-boss fetches again at once only after a full batch of more than one job; a single loop
+    // taking one job at a time would wait out its poll (5 s while notifications are on) between
+    // the jobs of a backlog. Such a loop is woken after each job instead.
+    let single: string | undefined;
+    const id = await this.boss.work<T>(
       name,
       {
-        batchSize: options.batchSize ?? 10,
-        localConcurrency: options.loops ?? 1,
-        burstWhenBatchFull: (options.batchSize ?? 10) > 1,
-        pollingIntervalSeconds: options.pollingIntervalSeconds ?? this.pollingIntervalSeconds,
-        notifyPollingIntervalSeconds: 5,
+        batchSize,
+        localConcurrency: loops,
+        burstWhenBatchFull: batchSize > 1,
+        pollingIntervalSeconds: polling,
+        notifyPollingIntervalSeconds: Math.max(5, polling),
         perJobResults: true,
       },
       async (jobs) => {
         const outcomes = await Promise.allSettled(jobs.map((job) => handler(job)));
+        if (single && jobs.length > 0) this.boss.notifyWorker(single);
         return jobs.map((job, i) => {
           const outcome = outcomes[i]!;
           if (outcome.status === 'fulfilled') return { id: job.id, status: 'completed' as const };
@@ -189,6 +197,8 @@ export class JobQueue {
         });
       },
     );
+    if (batchSize === 1 && loops === 1) single = id;
+    return id;
   }
 
   /** A recurring job, by cron expression (UTC). */

@@ -23,8 +23,10 @@ export async function startDeliveryWorker(
   secureline: Secureline,
   options: { concurrency: number },
 ): Promise<void> {
-  // Four fetch loops share the concurrency: a slow recipient server holds back a quarter of it.
-  const loops = Math.min(4, options.concurrency);
+  // Up to four fetch loops share the concurrency, so a slow recipient server holds back a quarter
+  // of it; each takes at least two jobs at a time while it can (a loop of one waits for a wake-up
+  // between jobs, see JobQueue.work).
+  const loops = Math.max(1, Math.min(4, Math.floor(options.concurrency / 2)));
   await queue.work<DeliveryJob>(DELIVERY_QUEUE, (job) => secureline.deliver(job.data), {
     batchSize: Math.ceil(options.concurrency / loops),
     loops,

@@ -44,6 +44,22 @@ describeEachDb('job queue', (suite) => {
     assert.ok(third - second >= 1900, `second retry after ${third - second} ms: no backoff`);
   });
 
+  test('a loop taking one job at a time drains a backlog without waiting for its next poll', async () => {
+    await queue.define('one-by-one', { notify: true });
+    for (let i = 0; i < 5; i++) await queue.send('one-by-one', { n: i });
+    const done: number[] = [];
+    // A 30-second poll: without the wake-up after each job, the second would wait for it.
+    await queue.work<{ n: number }>(
+      'one-by-one',
+      async (job) => {
+        done.push(job.data.n);
+      },
+      { batchSize: 1, loops: 1, pollingIntervalSeconds: 30 },
+    );
+    await until(async () => done.length === 5, 10_000);
+    assert.deepEqual(done.toSorted(), [0, 1, 2, 3, 4]);
+  });
+
   test('a job that always fails ends in the dead-letter queue with its error', async () => {
     await queue.define('doomed', { retryLimit: 1, retryDelaySeconds: 1, retryBackoff: false });
     await queue.work('doomed', async () => {
