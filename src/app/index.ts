@@ -4,6 +4,7 @@ import {
   type AuditInput,
   appendAudit,
   auditRoutes,
+  AUDIT_FLUSH_LIMIT,
   flushAuditOutbox,
   SYSTEM_ORG_ID,
   stageAudit,
@@ -81,9 +82,6 @@ import {
 
 export type Role = 'api' | 'worker' | 'smtp';
 export const ROLES: readonly Role[] = ['api', 'worker', 'smtp'];
-
-/** Staged audit events chained per flush. */
-const AUDIT_FLUSH_BATCH = 500;
 
 export interface AppOptions {
   log?: Logger;
@@ -201,7 +199,7 @@ export class App {
    * commits), where the next tick takes them together.
    */
   private async flushAuditBatches(): Promise<void> {
-    while ((await flushAuditOutbox(this.db, AUDIT_FLUSH_BATCH)) === AUDIT_FLUSH_BATCH);
+    while ((await flushAuditOutbox(this.db)) === AUDIT_FLUSH_LIMIT);
   }
 
   private auditFlusher: NodeJS.Timeout | null = null;

@@ -221,13 +221,16 @@ export async function stageAudit(
   );
 }
 
+/** Staged events chained per flush, at most. */
+export const AUDIT_FLUSH_LIMIT = 500;
+
 /**
  * Moves up to `limit` staged events into their chains in one transaction and returns how many.
  * Rows are taken in (organisation, entry) order, so concurrent flushers lock chain heads in the
  * same order and never deadlock; SKIP LOCKED lets them share the work. Each organisation's events
  * go into its chain with two statements, whatever their number (appendManyIn).
  */
-export async function flushAuditOutbox(db: Db, limit = 500): Promise<number> {
+export async function flushAuditOutbox(db: Db, limit = AUDIT_FLUSH_LIMIT): Promise<number> {
   return db.transaction(async (tx) => {
     const { rows } = await tx.query<{
       org_id: string;

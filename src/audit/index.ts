@@ -2,7 +2,13 @@
 // in the action's own transaction; the database refuses to change or delete events, and verify
 // proves each chain intact or names the first broken event.
 
-export { type AppendOptions, appendAudit, flushAuditOutbox, stageAudit } from './append.ts';
+export {
+  AUDIT_FLUSH_LIMIT,
+  type AppendOptions,
+  appendAudit,
+  flushAuditOutbox,
+  stageAudit,
+} from './append.ts';
 export { canonicalEvent, canonicalJson, chainHash, eventDigest, eventHash, GENESIS_HASH } from './hash.ts';
 export {
   type AuditExportFormat,

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { totpCode } from '../../src/identity/totp.ts';
 import type { InitResult } from '../../src/identity/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
-import { launchBrowser, newContext } from '../support/browser.ts';
+import { addVirtualAuthenticator, launchBrowser, newContext } from '../support/browser.ts';
 import { describeEachDb } from '../support/db.ts';
 import { type MailWorld, startMailWorld } from '../support/mail-world.ts';
 import { checkPage, watchPage } from './pages.ts';
@@ -60,17 +60,7 @@ describeEachDb(
       browser = await launching;
       context = await newContext(browser, { width: 1024 });
       page = await context.newPage();
-      const cdp = await context.newCDPSession(page);
-      await cdp.send('WebAuthn.enable');
-      await cdp.send('WebAuthn.addVirtualAuthenticator', {
-        options: {
-          protocol: 'ctap2',
-          transport: 'internal',
-          hasResidentKey: true,
-          hasUserVerification: true,
-          isUserVerified: true,
-        },
-      });
+      await addVirtualAuthenticator(context, page);
       page.setDefaultTimeout(15_000);
       page.on('dialog', (dialog) => void dialog.accept());
       problems = watchPage(page);

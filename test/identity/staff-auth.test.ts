@@ -6,7 +6,13 @@ import type { Page } from 'playwright-core';
 import { createUser, hashPassword, type InitResult } from '../../src/identity/index.ts';
 import { hotp, totpCode } from '../../src/identity/totp.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../support/browser.ts';
+import {
+  addVirtualAuthenticator,
+  launchBrowser,
+  newContext,
+  screenshot,
+  seriousViolations,
+} from '../support/browser.ts';
 import { describeEachDb } from '../support/db.ts';
 
 // Staff sign-in through HTTP: passwords, throttling and the lock, session time-outs, cookie + CSRF
@@ -557,17 +563,7 @@ describeEachDb('staff sign-in over HTTP', (suite) => {
         assert.equal(confirmed.status, 200, confirmed.text);
         const context = await newContext(await launching, { javaScript: true });
         const page = await context.newPage();
-        const cdp = await context.newCDPSession(page);
-        await cdp.send('WebAuthn.enable');
-        await cdp.send('WebAuthn.addVirtualAuthenticator', {
-          options: {
-            protocol: 'ctap2',
-            transport: 'internal',
-            hasResidentKey: true,
-            hasUserVerification: true,
-            isUserVerified: true,
-          },
-        });
+        await addVirtualAuthenticator(context, page);
         await pages(page, consoleOrg, secret);
       } finally {
         await (await launching).close();

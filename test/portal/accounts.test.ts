@@ -6,7 +6,13 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { InitResult } from '../../src/identity/index.ts';
 import { PASSWORD_MIN, passwordProblem } from '../../src/portal/accounts.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../support/browser.ts';
+import {
+  addVirtualAuthenticator,
+  launchBrowser,
+  newContext,
+  screenshot,
+  seriousViolations,
+} from '../support/browser.ts';
 import { describeEachDb } from '../support/db.ts';
 import { type MailWorld, startMailWorld } from '../support/mail-world.ts';
 import { settle, verifiedDomain } from '../support/sending.ts';
@@ -100,17 +106,7 @@ describeEachDb(
       browser = await launchBrowser();
       own = await newContext(browser, { javaScript: true });
       ownPage = await own.newPage();
-      const cdp = await own.newCDPSession(ownPage);
-      await cdp.send('WebAuthn.enable');
-      await cdp.send('WebAuthn.addVirtualAuthenticator', {
-        options: {
-          protocol: 'ctap2',
-          transport: 'internal',
-          hasResidentKey: true,
-          hasUserVerification: true,
-          isUserVerified: true,
-        },
-      });
+      await addVirtualAuthenticator(own, ownPage);
     });
     after(async () => {
       await browser?.close();

@@ -36,6 +36,21 @@ export function newContext(
   });
 }
 
+/** A platform passkey authenticator (Chrome's virtual one) for the page, user verified. */
+export async function addVirtualAuthenticator(context: BrowserContext, page: Page): Promise<void> {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+    },
+  });
+}
+
 export interface AxeViolation {
   id: string;
   impact: string | null;
