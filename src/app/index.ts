@@ -45,13 +45,13 @@ import { Outbound } from '../outbound/index.ts';
 import { JobQueue } from '../queue/index.ts';
 import { RecipientKeyFinder } from '../recipient-keys/index.ts';
 import {
-  defineDeliveryQueue,
   type FoundKey,
   policyRoutes,
   preferenceRoutes,
   type RecipientKeys,
   Secureline,
-  startDeliveryWorker,
+  DeliveryWorker,
+  deliveryQueueStats,
 } from '../secureline/index.ts';
 import { CaptureTransport, checkInstanceMode, sandboxRoutes } from '../sandbox/index.ts';
 import {
@@ -108,6 +108,7 @@ export class App {
   http: HttpServer | null = null;
   outbound: Outbound | null = null;
   secureline: Secureline | null = null;
+  private deliveryWorker: DeliveryWorker | null = null;
   webhooks: WebhookWorker | null = null;
   private readonly identityDeps: IdentityDeps;
   private roles: Role[] = [];
@@ -245,7 +246,6 @@ export class App {
       // The API enqueues deliveries; workers take them.
       await this.queue.start();
       this.startAuditFlusher();
-      await defineDeliveryQueue(this.queue, this.config.deliveryLeaseSeconds);
       await defineWebhookQueues(this.queue, this.webhookDeps().settings);
       await this.queue.define(PORTAL_MAIL_QUEUE, {
         retryLimit: 8,
@@ -344,7 +344,6 @@ export class App {
     return {
       db: this.db,
       keyring: this.keyring,
-      queue: this.queue,
       audit: (q: Queryable, record: AuditInput) => this.audit(q, record),
       stageAudit: (q: Queryable, record: AuditInput | AuditInput[]) => this.stageAudit(q, record),
       maxBytes: this.config.messageMaxBytes,
@@ -406,7 +405,11 @@ export class App {
   }
 
   private async startWorker(): Promise<void> {
-    this.metrics.queueStats = () => this.queue.stats();
+    // The delivery queue is message_recipients itself; the other queues are pg-boss's.
+    this.metrics.queueStats = async () => [
+      ...(await this.queue.stats()),
+      { name: 'secureline.deliver', ...(await deliveryQueueStats(this.db, this.clock())) },
+    ];
     const config = this.config;
     // The sandbox keeps what would have left; production hands it to recipients' servers.
     if (config.mode === 'production')
@@ -421,7 +424,6 @@ export class App {
     this.secureline = new Secureline({
       db: this.db,
       keyring: this.keyring,
-      queue: this.queue,
       transport,
       encrypt: {
         pgp: (raw, keys, options) => encryptPgpMime(raw, keys, options),
@@ -442,7 +444,11 @@ export class App {
         this.metrics.deliverySeconds.labels(method).observe(seconds);
       },
     });
-    await startDeliveryWorker(this.queue, this.secureline, { concurrency: config.deliveryConcurrency });
+    this.deliveryWorker = new DeliveryWorker(
+      { db: this.db, secureline: this.secureline, log: this.log, clock: this.clock },
+      { concurrency: config.deliveryConcurrency, leaseSeconds: config.deliveryLeaseSeconds },
+    );
+    await this.deliveryWorker.start();
     this.webhooks = await startWebhookWorker(this.webhookDeps());
     const secureline = this.secureline;
     const mailer = new PortalMailer({
@@ -528,6 +534,8 @@ export class App {
     if (this.http) await this.http.close();
     await this.webhooks?.stop();
     this.webhooks = null;
+    await this.deliveryWorker?.stop(options.queueTimeoutMs);
+    this.deliveryWorker = null;
     if (this.roles.includes('worker') || this.roles.includes('api'))
       await this.queue.stop(options.queueTimeoutMs ? { timeoutMs: options.queueTimeoutMs } : {});
     await this.outbound?.close();

@@ -76,6 +76,10 @@ export class PgliteDb implements Db {
     await this.flush();
   }
 
+  async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
+    return this.pglite.listen(channel, () => onNotify());
+  }
+
   async flush(): Promise<void> {
     if (this.flusher) await this.flusher.flush();
   }

@@ -67,6 +67,43 @@ export class PostgresDb implements Db {
     await this.pool.query(sql);
   }
 
+  async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
+    let client: pg.Client | null = null;
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    // A lost connection is replaced a second later (and again until it works); the listener's own
+    // polling covers the gap.
+    const reconnect = () => {
+      if (!stopped) retry = setTimeout(() => connect().catch(reconnect), 1000);
+    };
+    const connect = async () => {
+      const c = new pg.Client({ connectionString: this.url });
+      c.on('notification', (n) => n.channel === channel && onNotify());
+      c.on('error', () => {
+        c.end().catch(() => {});
+        if (client !== c) return;
+        client = null;
+        reconnect();
+      });
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      } catch (err) {
+        await c.end().catch(() => {});
+        throw err;
+      }
+      if (stopped) await c.end();
+      else client = c;
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
+      client = null;
+    };
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -25,5 +25,11 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Runs several statements separated by semicolons, without parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (from any connection, after its transaction
+   * commits) until the returned function is called. A lost connection is set up again; what was
+   * notified meanwhile is missed, so listeners also poll.
+   */
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

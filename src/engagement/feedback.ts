@@ -174,7 +174,7 @@ async function apply(
   const response = (entry.diagnostic ?? entry.status).replace(/^smtp;\s*/i, '').slice(0, 300);
   await tx.query(
     `UPDATE message_recipients SET state = 'bounced', smtp_code = $3, smtp_response = $4, updated_at = now(),
-       finished_at = coalesce(finished_at, now())
+       finished_at = coalesce(finished_at, now()), next_attempt_at = NULL, due_at = NULL
      WHERE org_id = $1 AND recipient_id = $2 AND state NOT IN ('revoked', 'expired')`,
     [orgId, target.recipient_id, code, response],
   );

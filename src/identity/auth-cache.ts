@@ -80,6 +80,7 @@ export class AuthCache {
       kind: db.kind,
       query: (sql, params) => db.query(sql, params),
       exec: (sql) => db.exec(sql),
+      listen: (channel, onNotify) => db.listen(channel, onNotify),
       close: () => db.close(),
       transaction: (fn) => this.during(() => db.transaction(fn)),
     };

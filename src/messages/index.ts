@@ -1,5 +1,5 @@
 // Messages: submit (the one way in), their sealed content, and what the API shows of them.
-export { DELIVERY_QUEUE, type DeliveryJob, PRIORITY } from './jobs.ts';
+export { DELIVERY_CHANNEL, PRIORITY } from './delivery-queue.ts';
 export type { KeyLookup } from './preview.ts';
 export { type MessageDeps, messageRoutes } from './routes.ts';
 export { getMessage, listMessages, loadMessage, openContent } from './store.ts';

@@ -6,10 +6,9 @@ import { scanMessage } from '../dlp/index.ts';
 import { isVerifiedDomain } from '../domains/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
-import type { JobQueue } from '../queue/index.ts';
 import { type Suppression, suppressedAmong, suppressedAmongMany } from '../suppressions/index.ts';
 import { isUniqueViolation, recall, remember } from './idempotency.ts';
-import { DELIVERY_QUEUE, type DeliveryJob, PRIORITY } from './jobs.ts';
+import { DELIVERY_CHANNEL, PRIORITY } from './delivery-queue.ts';
 import {
   type MessageContent,
   type MessageRequest,
@@ -25,7 +24,6 @@ import { domainOf, validateMessage } from './validate.ts';
 export interface SubmitDeps {
   db: Db;
   keyring: Keyring;
-  queue: JobQueue;
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
   /** Stages high-volume audit events in the action's transaction (see stageAudit). */
   stageAudit(q: Queryable, records: AuditInput | AuditInput[]): Promise<unknown>;
@@ -355,25 +353,22 @@ async function store(
       position,
       message_id: p.accepted.id,
       send_at: p.sendAt,
+      priority: PRIORITY[p.priority],
     })),
   );
+  // Each recipient is its own entry in the delivery queue (due at once, or at send_at), and idle
+  // workers are told on commit.
   await tx.query(
-    `INSERT INTO message_recipients (org_id, recipient_id, message_id, position, kind, address, next_attempt_at)
-     SELECT r.org_id, r.id, r.message_id, r.position, r.kind, r.address, r.send_at
-     FROM jsonb_to_recordset($1::jsonb) AS r (org_id uuid, id uuid, message_id uuid, position int, kind text,
-       address text, send_at timestamptz)`,
-    [JSON.stringify(recipients)],
-  );
-  await deps.queue.sendMany(
-    DELIVERY_QUEUE,
-    items.flatMap((p) =>
-      p.accepted.recipients.map((r) => ({
-        data: { org_id: p.ctx.orgId, recipient_id: r.id } satisfies DeliveryJob,
-        priority: PRIORITY[p.priority],
-        ...(p.sendAt ? { startAfter: p.sendAt } : {}),
-      })),
-    ),
-    { tx },
+    `WITH queued AS (
+       INSERT INTO message_recipients (org_id, recipient_id, message_id, position, kind, address,
+         next_attempt_at, due_at, priority)
+       SELECT r.org_id, r.id, r.message_id, r.position, r.kind, r.address, r.send_at, coalesce(r.send_at, now()),
+         r.priority
+       FROM jsonb_to_recordset($1::jsonb) AS r (org_id uuid, id uuid, message_id uuid, position int, kind text,
+         address text, send_at timestamptz, priority smallint)
+       RETURNING 1)
+     SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM queued)`,
+    [JSON.stringify(recipients), DELIVERY_CHANNEL],
   );
   await deps.stageAudit(
     tx,

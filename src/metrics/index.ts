@@ -12,7 +12,14 @@ export class Metrics {
   /** Read at each scrape by the worker role; unset in a process that runs no worker. */
   queueStats:
     | (() => Promise<
-        { name: string; queued: number; active: number; failed: number; oldestActiveSeconds: number }[]
+        {
+          name: string;
+          queued: number;
+          active: number;
+          failed: number;
+          deferred: number;
+          oldestActiveSeconds: number;
+        }[]
       >)
     | null = null;
 
@@ -56,6 +63,7 @@ export class Metrics {
           this.labels(q.name, 'queued').set(q.queued);
           this.labels(q.name, 'active').set(q.active);
           this.labels(q.name, 'failed').set(q.failed);
+          this.labels(q.name, 'deferred').set(q.deferred);
         }
       },
     });

@@ -63,7 +63,8 @@ export function portalControlRoutes(deps: PortalDeps) {
           const chosen = only ? all.filter((r) => only.includes(r.recipient_id)) : all;
           if (only && chosen.length !== only.length) throw errors.notFound('A recipient of this message');
           const { rows } = await tx.query<{ recipient_id: string }>(
-            `UPDATE message_recipients SET state = 'revoked', updated_at = $4, finished_at = $4, next_attempt_at = NULL
+            `UPDATE message_recipients SET state = 'revoked', updated_at = $4, finished_at = $4, next_attempt_at = NULL,
+               due_at = NULL
              WHERE org_id = $1 AND message_id = $2 AND recipient_id = ANY($3::uuid[]) AND state = ANY($5::text[])
              RETURNING recipient_id`,
             [orgId, messageId, chosen.map((r) => r.recipient_id), now, REVOCABLE],

@@ -1,11 +1,9 @@
 import { BulkWriter, WriteBatcher } from '../db/index.ts';
 import { type DkimSigningKey, dkimSigningKeys } from '../domains/index.ts';
 import {
-  type DeliveryJob,
   domainOf,
   type MessageContent,
   openContent,
-  PRIORITY,
   type StoredMessage,
   type StoredRecipient,
 } from '../messages/index.ts';
@@ -16,12 +14,14 @@ import { Cache } from './cache.ts';
 import { signDkim } from './dkim.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
 import type { RecipientKeys, SecurelineDeps } from './types.ts';
-import { type Claim, type Claimed, claimRecipients, type Outcome, recordOutcomes } from './writes.ts';
+import type { Claimed } from './queue.ts';
+import { type Outcome, recordOutcomes } from './writes.ts';
 
 // Delivery of one recipient, as a pipeline of named steps: resolve (keys, policy), choose the
 // method, build, encrypt, sign, transmit, record. Each step can end the attempt with an outcome
-// that is recorded for that recipient. A job may run twice (at-least-once queue): a recipient
-// already in a final state is left alone.
+// that is recorded for that recipient. A delivery may run twice (a worker died after sending,
+// before recording): the queue is at least once, and an outcome only applies to a recipient still
+// being delivered.
 
 const ACTOR = { type: 'system' as const, id: 'secureline', label: 'secureline' };
 /** The subject shown outside PGP and S/MIME when policy hides the real one. */
@@ -32,15 +32,13 @@ export class Secureline {
   private readonly policies = new Cache<SecurelinePolicy>(10_000);
   private readonly dkimKeys = new Cache<DkimSigningKey[]>(60_000);
 
-  /** Claims and outcomes of concurrent deliveries share commits and statements. */
+  /** Outcomes of concurrent deliveries share commits and statements. */
   private readonly writes: WriteBatcher;
-  private readonly claims: BulkWriter<Claim, Claimed | null>;
   private readonly outcomes: BulkWriter<Outcome, void>;
 
   constructor(deps: SecurelineDeps) {
     this.deps = deps;
     this.writes = new WriteBatcher(deps.db);
-    this.claims = new BulkWriter(deps.db, claimRecipients);
     this.outcomes = new BulkWriter(deps.db, (tx, items) => recordOutcomes(tx, deps, items));
   }
 
@@ -49,22 +47,24 @@ export class Secureline {
     this.policies.forget(orgId);
   }
 
-  /** Runs one delivery job. Throws only when it could not record what happened (then it is retried). */
-  async deliver(job: DeliveryJob): Promise<void> {
+  /**
+   * Delivers one claimed recipient (see queue.ts). Throws only when it could not record what
+   * happened; the worker then hands the claim back.
+   */
+  async deliver(claimed: Claimed): Promise<void> {
     const { db, clock } = this.deps;
     const startedAt = clock();
-    // The recipient, its stored preference and its message, in one statement shared with the
-    // deliveries claimed at the same moment.
-    const claimed = await this.claims.add({
-      org_id: job.org_id,
-      recipient_id: job.recipient_id,
-      at: startedAt,
-    });
-    if (!claimed) return;
     const { message, ...recipient } = claimed;
-    if (message.sandbox && !this.deps.sandbox) return this.refuseSandboxMessage(message, recipient);
+    const orgId = recipient.org_id;
+    if (message.sandbox && !this.deps.sandbox)
+      return this.failUnsent(
+        message,
+        recipient,
+        'accepted in sandbox mode: captured only, never delivered',
+        'sandbox_message',
+      );
     const content = await openContent(this.deps.keyring, message);
-    const policy = await this.policies.get(job.org_id, () => loadPolicy(db, job.org_id));
+    const policy = await this.policies.get(orgId, () => loadPolicy(db, orgId));
     let number = recipient.attempts + 1;
 
     // A recipient once sent to the portal stays there: their notice (and link) may already be out.
@@ -73,7 +73,7 @@ export class Secureline {
     if (recipient.method === 'portal') {
       choice = { method: 'portal', reason: recipient.method_reason ?? 'the portal was chosen before' };
     } else {
-      keys = await this.deps.findKeys(db, job.org_id, recipient.address, startedAt, {
+      keys = await this.deps.findKeys(db, orgId, recipient.address, startedAt, {
         uploaded: recipient.has_uploaded_keys,
       });
       choice = chooseMethod({
@@ -116,22 +116,29 @@ export class Secureline {
     await this.record(message, recipient, choice, attempt);
   }
 
+  /** A recipient whose deliveries kept failing before any outcome was recorded: failed, unsent. */
+  giveUp(claimed: Claimed, reason: string): Promise<void> {
+    const { message, ...recipient } = claimed;
+    return this.failUnsent(message, recipient, reason, 'no_outcome_recorded');
+  }
+
   /**
-   * A message accepted in the sandbox met a production worker (the instance was switched): it was
-   * a trial, so it fails here and is never sent.
+   * Fails a recipient without an attempt: a message accepted in the sandbox that met a production
+   * worker (the instance was switched; it was a trial, never sent), or one given up on.
    */
-  private async refuseSandboxMessage(message: StoredMessage, recipient: StoredRecipient): Promise<void> {
+  private async failUnsent(
+    message: StoredMessage,
+    recipient: StoredRecipient,
+    reason: string,
+    code: string,
+  ): Promise<void> {
     const now = this.deps.clock();
     await this.writes.run(async (tx) => {
       await tx.query(
-        `UPDATE message_recipients SET state = 'failed', method_reason = $3, updated_at = $4, finished_at = $4
-         WHERE org_id = $1 AND recipient_id = $2`,
-        [
-          recipient.org_id,
-          recipient.recipient_id,
-          'accepted in sandbox mode: captured only, never delivered',
-          now,
-        ],
+        `UPDATE message_recipients SET state = 'failed', method_reason = $3, updated_at = $4, finished_at = $4,
+           due_at = NULL, claims = 0
+         WHERE org_id = $1 AND recipient_id = $2 AND state = 'delivering'`,
+        [recipient.org_id, recipient.recipient_id, reason, now],
       );
       await this.deps.stageAudit(tx, {
         orgId: recipient.org_id,
@@ -140,7 +147,7 @@ export class Secureline {
         objectType: 'message',
         objectId: message.message_id,
         outcome: 'failure',
-        details: { recipient_id: recipient.recipient_id, reason: 'sandbox_message' },
+        details: { recipient_id: recipient.recipient_id, reason: code },
       });
     });
   }
@@ -409,7 +416,6 @@ export class Secureline {
             },
           }
         : {}),
-      ...(retryAt ? { retry: { startAfter: retryAt, priority: PRIORITY[message.priority] } } : {}),
       audit: {
         orgId: recipient.org_id,
         actor: ACTOR,

@@ -27,4 +27,5 @@ export {
   recipientPreference,
 } from './preferences.ts';
 export { type PolicyDeps, policyRoutes } from './routes.ts';
-export { defineDeliveryQueue, startDeliveryWorker } from './worker.ts';
+export { type Claimed, claimDue, type DeliveryQueueStats, deliveryQueueStats } from './queue.ts';
+export { DeliveryWorker, type DeliveryWorkerOptions } from './worker.ts';

@@ -4,7 +4,6 @@ import type { Db, Queryable } from '../db/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { MessageContent, Method } from '../messages/index.ts';
 import type { SendOutcome, SendRequest } from '../outbound/index.ts';
-import type { JobQueue } from '../queue/index.ts';
 
 // What the delivery pipeline is handed: its transport, its encryptors, where keys are found.
 
@@ -44,7 +43,6 @@ export interface Encryptors {
 export interface SecurelineDeps {
   db: Db;
   keyring: Keyring;
-  queue: JobQueue;
   transport: Transport;
   encrypt: Encryptors;
   /** uploaded: false when the claim found no key on file for the address (the look-up is skipped). */

@@ -1,35 +1,142 @@
-import { DELIVERY_QUEUE, type DeliveryJob } from '../messages/index.ts';
-import type { JobQueue } from '../queue/index.ts';
+import type { Db } from '../db/index.ts';
+import type { Logger } from '../log/index.ts';
+import { DELIVERY_CHANNEL } from '../messages/index.ts';
 import type { Secureline } from './deliver.ts';
+import { type Claimed, claimDue, releaseClaim } from './queue.ts';
 
-/**
- * The delivery queue. Deferrals are scheduled by SecureLine itself (a new job at the next try),
- * so the queue's own retries only cover a worker that failed to record an outcome (database
- * trouble): a few quick tries, then the dead-letter queue, where an operator sees it.
- */
-export async function defineDeliveryQueue(queue: JobQueue, leaseSeconds: number): Promise<void> {
-  await queue.define(DELIVERY_QUEUE, {
-    retryLimit: 10,
-    retryDelaySeconds: 15,
-    retryBackoff: true,
-    retryDelayMaxSeconds: 900,
-    expireInSeconds: leaseSeconds,
-    notify: true,
-  });
+// An error's kind and code only: a database's or a server's message can quote an address.
+const errorFields = (err: unknown) => ({
+  error: (err as Error)?.name,
+  code: (err as { code?: string })?.code,
+});
+
+export interface DeliveryWorkerOptions {
+  /** Deliveries in flight at once. */
+  concurrency: number;
+  /** How long a claim is held before another worker may take it over. */
+  leaseSeconds: number;
+  /** The longest wait between looks at the queue when no notification comes (1 s). */
+  pollMs?: number;
+  /** Claims without a recorded outcome before the recipient is failed (10). */
+  maxClaims?: number;
 }
 
-export async function startDeliveryWorker(
-  queue: JobQueue,
-  secureline: Secureline,
-  options: { concurrency: number },
-): Promise<void> {
-  // Up to four fetch loops share the concurrency, so a slow recipient server holds back a quarter
-  // of it; each takes at least two jobs at a time while it can (a loop of one waits for a wake-up
-  // between jobs, see JobQueue.work).
-  const loops = Math.max(1, Math.min(4, Math.floor(options.concurrency / 2)));
-  await queue.work<DeliveryJob>(DELIVERY_QUEUE, (job) => secureline.deliver(job.data), {
-    batchSize: Math.ceil(options.concurrency / loops),
-    loops,
-    pollingIntervalSeconds: 1,
-  });
+/**
+ * Takes due recipients from the queue and runs their deliveries, up to `concurrency` at once.
+ * Claims are made in batches: a claim runs when a quarter of the slots are free (or the worker is
+ * idle), so a busy worker makes one claim statement per several deliveries. New mail wakes it
+ * through NOTIFY; otherwise it looks every `pollMs` (retries coming due, leases running out).
+ */
+export class DeliveryWorker {
+  private readonly db: Db;
+  private readonly secureline: Secureline;
+  private readonly log: Logger;
+  private readonly clock: () => Date;
+  private readonly concurrency: number;
+  private readonly leaseSeconds: number;
+  private readonly pollMs: number;
+  private readonly maxClaims: number;
+  /** Free slots below which no claim is made while deliveries run. */
+  private readonly batch: number;
+
+  private active = 0;
+  private claiming = false;
+  /** A wake-up came while a claim ran: claim again when it ends. */
+  private again = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    deps: { db: Db; secureline: Secureline; log: Logger; clock: () => Date },
+    options: DeliveryWorkerOptions,
+  ) {
+    this.db = deps.db;
+    this.secureline = deps.secureline;
+    this.log = deps.log;
+    this.clock = deps.clock;
+    this.concurrency = options.concurrency;
+    this.leaseSeconds = options.leaseSeconds;
+    this.pollMs = options.pollMs ?? 1000;
+    this.maxClaims = options.maxClaims ?? 10;
+    this.batch = Math.max(1, Math.ceil(options.concurrency / 4));
+  }
+
+  async start(): Promise<void> {
+    this.unlisten = await this.db.listen(DELIVERY_CHANNEL, () => this.wake());
+    this.wake();
+  }
+
+  /** Stops claiming and waits (up to `timeoutMs`) for the deliveries in flight to end. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.unlisten?.();
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running]),
+      new Promise((resolve) => (timeout = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timeout);
+  }
+
+  /** Claims what there is room for, now (or as soon as the claim under way ends). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.claiming) {
+      this.again = true;
+      return;
+    }
+    const free = this.concurrency - this.active;
+    if (free === 0 || (free < this.batch && this.active > 0)) return; // a finishing delivery wakes it
+    void this.claim(free);
+  }
+
+  private async claim(limit: number): Promise<void> {
+    this.claiming = true;
+    this.again = false;
+    clearTimeout(this.timer);
+    let claimed: Claimed[] = [];
+    try {
+      claimed = await claimDue(this.db, { limit, now: this.clock(), leaseSeconds: this.leaseSeconds });
+    } catch (err) {
+      this.log.warn(errorFields(err), 'delivery queue: claim failed');
+    } finally {
+      this.claiming = false;
+    }
+    for (const recipient of claimed) this.run(recipient);
+    // A full claim says more is waiting; otherwise the next notification or poll.
+    if (this.again || (claimed.length === limit && !this.stopped)) this.wake();
+    if (!this.stopped) this.timer = setTimeout(() => this.wake(), this.pollMs);
+  }
+
+  private run(recipient: Claimed): void {
+    this.active++;
+    const done = this.deliver(recipient).finally(() => {
+      this.active--;
+      this.running.delete(done);
+      this.wake();
+    });
+    this.running.add(done);
+  }
+
+  private async deliver(recipient: Claimed): Promise<void> {
+    try {
+      if (recipient.claims > this.maxClaims)
+        await this.secureline.giveUp(recipient, `no outcome could be recorded in ${this.maxClaims} tries`);
+      else await this.secureline.deliver(recipient);
+    } catch (err) {
+      // Nothing was recorded (the database, most likely): the recipient is due again after a
+      // growing pause; if even that fails, its lease runs out.
+      const seconds = Math.min(900, 15 * 2 ** (recipient.claims - 1));
+      this.log.warn(
+        { org_id: recipient.org_id, recipient_id: recipient.recipient_id, ...errorFields(err) },
+        'delivery failed before its outcome was recorded',
+      );
+      await releaseClaim(this.db, recipient, new Date(this.clock().getTime() + seconds * 1000)).catch(
+        () => {},
+      );
+    }
+  }
 }

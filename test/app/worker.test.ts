@@ -41,8 +41,10 @@ describeEachDb('the worker role', (suite) => {
       const metrics = await app.metrics.registry.metrics();
       assert.match(metrics, /sealpost_queue_jobs\{queue="audit\.verify",state="queued"\} \d+/);
       assert.match(metrics, /sealpost_queue_oldest_active_seconds\{queue="audit\.verify"\} \d+/);
+      // The delivery queue is counted from message_recipients, beside pg-boss's queues.
+      assert.match(metrics, /sealpost_queue_jobs\{queue="secureline\.deliver",state="queued"\} 0/);
     } finally {
-      await app.queue.stop({ timeoutMs: 2000 });
+      await app.stopServices({ queueTimeoutMs: 2000 });
     }
   });
 });

@@ -69,6 +69,7 @@ describeEachDb('audit outbox', (suite) => {
       kind: db.kind,
       query: (sql, params) => db.query(sql, params),
       exec: (sql) => db.exec(sql),
+      listen: (channel, onNotify) => db.listen(channel, onNotify),
       close: () => db.close(),
       transaction: (fn) =>
         db.transaction((tx) =>

@@ -124,11 +124,13 @@ describeEachDb('messages API', (suite) => {
     for (const secret of ['Your results', '88812345', 'Care Team', 'c-1'])
       assert.ok(!blob.includes(secret), secret);
 
-    const jobs = await suite.db.query<{ n: string }>(
-      "SELECT count(*) AS n FROM pgboss.job WHERE name = 'secureline.deliver' AND data->>'org_id' = $1",
-      [org.org_id],
+    // Each recipient waits in the delivery queue, due now, at the transactional priority.
+    const queued = await suite.db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM message_recipients
+       WHERE org_id = $1 AND message_id = $2 AND due_at <= now() AND priority = 10`,
+      [org.org_id, res.body.id],
     );
-    assert.equal(Number(jobs.rows[0]!.n), 3);
+    assert.equal(Number(queued.rows[0]!.n), 3);
     await server.app.flushAudit();
     const audit = await suite.db.query<{ details: Record<string, unknown> }>(
       "SELECT details FROM audit_events WHERE org_id = $1 AND action = 'message.queued' AND object_id = $2",
@@ -198,12 +200,12 @@ describeEachDb('messages API', (suite) => {
        WHERE 'group' = ANY(m.tags)`,
     );
     assert.equal(Number(recipients.rows[0]!.n), 24);
-    const jobs = await suite.db.query<{ org_id: string; n: string }>(
-      `SELECT data->>'org_id' AS org_id, count(*) AS n FROM pgboss.job
-       WHERE name = 'secureline.deliver' AND data->>'recipient_id' = ANY($1::text[]) GROUP BY 1`,
+    const due = await suite.db.query<{ org_id: string; n: string }>(
+      `SELECT org_id, count(*) AS n FROM message_recipients
+       WHERE recipient_id = ANY($1::uuid[]) AND due_at IS NOT NULL GROUP BY 1`,
       [answers.map((a) => a.body.recipients[0].id)],
     );
-    assert.deepEqual(Object.fromEntries(jobs.rows.map((r) => [r.org_id, Number(r.n)])), {
+    assert.deepEqual(Object.fromEntries(due.rows.map((r) => [r.org_id, Number(r.n)])), {
       [org.org_id]: 12,
       [other.org_id]: 12,
     });
