@@ -200,7 +200,7 @@ export const settings: readonly Setting[] = [
     min: 1,
     max: 1000,
     description:
-      'Deliveries one worker process runs at once (fetched from the queue in batches of this size).',
+      'Deliveries one worker process runs at once; it claims more from the queue whenever a quarter of them are done.',
   },
   {
     key: 'deliveryLeaseSeconds',
@@ -220,7 +220,7 @@ export const settings: readonly Setting[] = [
     min: 1,
     max: 600,
     description:
-      'How often the queue looks for jobs whose lease ran out (their worker died) and hands them on.',
+      'How often the job queue (portal notices, staff mail, webhooks) looks for jobs whose lease ran out (their worker died) and hands them on. Deliveries come due again by themselves when their lease ends.',
   },
   {
     key: 'portalExpiryDays',

@@ -41,7 +41,7 @@ type ClaimRow = Omit<Claimed, 'message'> & {
 const LEVELS = [...new Set(Object.values(PRIORITY))].sort((a, b) => b - a);
 const DUE = LEVELS.map((level, i) => {
   const taken = LEVELS.slice(0, i).map((_, j) => ` - (SELECT count(*) FROM p${j})`);
-  return `p${i} AS (SELECT org_id, recipient_id, message_id FROM message_recipients
+  return `p${i} AS (SELECT ctid AS tid, org_id, message_id FROM message_recipients
     WHERE priority = ${level} AND due_at <= $1 ORDER BY due_at
     LIMIT $2${taken.join('')} FOR UPDATE SKIP LOCKED)`;
 });
@@ -57,8 +57,7 @@ const CLAIM_SQL = `WITH ${DUE.join(',\n')},
       claims = CASE WHEN r.state = ANY($4::text[]) THEN r.claims ELSE r.claims + 1 END,
       updated_at = CASE WHEN r.state = ANY($4::text[]) THEN r.updated_at ELSE $1 END
     FROM due, messages m
-    WHERE r.org_id = due.org_id AND r.recipient_id = due.recipient_id
-      AND m.org_id = due.org_id AND m.message_id = due.message_id
+    WHERE r.ctid = due.tid AND m.org_id = due.org_id AND m.message_id = due.message_id
     RETURNING r.org_id, r.recipient_id, r.message_id, r.position, r.kind, r.address, r.state, r.method,
       r.method_reason, r.attempts, r.claims, m.created_at AS m_created_at, m.send_at, m.from_address,
       m.from_domain, m.protection, m.priority, m.tags, m.size_bytes, m.dlp, m.phi, m.rfc_message_id,
@@ -73,8 +72,10 @@ const CLAIM_SQL = `WITH ${DUE.join(',\n')},
 
 // A claim is a few key look-ups per recipient, and only that plan is allowed. The planner, left
 // to itself with the statistics of a table that has just filled (a new installation's first
-// campaign), joined the whole of an organisation's messages to every claim: measured at 90 ms a
-// claim and growing with the table, where key look-ups take 2 ms.
+// campaign), joined the whole of an organisation's messages to every claim (90 ms a claim, growing
+// with the table, where key look-ups take 2 ms), or found each claimed row through an index on
+// org_id alone (8 ms). Claimed rows are therefore updated by the row address (ctid) the locking
+// scan found, with sequential scans, hash and merge joins off for the statement.
 const KEY_LOOKUPS_ONLY =
   'SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off';
 
