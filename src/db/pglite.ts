@@ -41,6 +41,7 @@ export class PgliteDb implements Db {
   readonly flusher: WalFlusher | null;
 
   private readonly unlock: () => void;
+  private readonly listeners = new Map<string, Set<() => void>>();
 
   constructor(pglite: PGlite, flusher: WalFlusher | null, unlock: () => void) {
     this.pglite = pglite;
@@ -77,7 +78,22 @@ export class PgliteDb implements Db {
   }
 
   async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
-    return this.pglite.listen(channel, () => onNotify());
+    // One LISTEN per channel for the life of the database; listeners come and go on our side only.
+    // (PGlite's own unlisten could wait for ever on its query lock when called while stopping.)
+    let listeners = this.listeners.get(channel);
+    if (!listeners) {
+      const set = new Set<() => void>();
+      this.listeners.set(channel, set);
+      await this.pglite.listen(channel, () => {
+        for (const listener of set) listener();
+      });
+      listeners = set;
+    }
+    const own = () => onNotify();
+    listeners.add(own);
+    return async () => {
+      listeners.delete(own);
+    };
   }
 
   async flush(): Promise<void> {
