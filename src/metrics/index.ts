@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { QueueStats } from '../queue/index.ts';
 
 /** One registry per process, served at /metrics in the Prometheus text format. */
 export class Metrics {
@@ -10,18 +11,7 @@ export class Metrics {
   readonly deliveryAttempts: Counter<'method' | 'outcome'>;
   readonly deliverySeconds: Histogram<'method'>;
   /** Read at each scrape by the worker role; unset in a process that runs no worker. */
-  queueStats:
-    | (() => Promise<
-        {
-          name: string;
-          queued: number;
-          active: number;
-          failed: number;
-          deferred: number;
-          oldestActiveSeconds: number;
-        }[]
-      >)
-    | null = null;
+  queueStats: (() => Promise<QueueStats[]>) | null = null;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'sealpost_' });

@@ -90,7 +90,9 @@ export class DeliveryWorker {
     }
     const free = this.concurrency - this.active;
     if (free === 0 || (free < this.batch && this.active > 0)) return; // a finishing delivery wakes it
-    void this.claim(free);
+    // Tracked with the deliveries, so stop() also waits for a claim under way.
+    const claiming = this.claim(free).finally(() => this.running.delete(claiming));
+    this.running.add(claiming);
   }
 
   private async claim(limit: number): Promise<void> {
@@ -105,10 +107,17 @@ export class DeliveryWorker {
     } finally {
       this.claiming = false;
     }
+    if (this.stopped) {
+      // Stopped while claiming: the recipients are handed back, due at once for another worker,
+      // rather than held until their leases end.
+      const now = this.clock();
+      await Promise.all(claimed.map((r) => releaseClaim(this.db, r, now).catch(() => {})));
+      return;
+    }
     for (const recipient of claimed) this.run(recipient);
     // A full claim says more is waiting; otherwise the next notification or poll.
-    if (this.again || (claimed.length === limit && !this.stopped)) this.wake();
-    if (!this.stopped) this.timer = setTimeout(() => this.wake(), this.pollMs);
+    if (this.again || claimed.length === limit) this.wake();
+    this.timer = setTimeout(() => this.wake(), this.pollMs);
   }
 
   private run(recipient: Claimed): void {
