@@ -4,6 +4,14 @@ import type { Mailbox, MessageContent } from '../messages/index.ts';
 // Builds the RFC 5322 message every method starts from. Bcc never appears in it: each recipient
 // gets a copy of their own.
 
+/**
+ * Every bare LF as CRLF (RFC 5322 2.3). MailComposer keeps a text body's own line breaks; DKIM,
+ * PGP/MIME and S/MIME all work on the canonical form, and mailauth's signer handles a body of
+ * bare LFs a line at a time. latin1 maps bytes one to one, so nothing else changes.
+ */
+const crlf = (raw: Buffer): Buffer =>
+  Buffer.from(raw.toString('latin1').replace(/(?<!\r)\n/g, '\r\n'), 'latin1');
+
 const mailbox = (m: Mailbox) => (m.name ? { name: m.name, address: m.address } : m.address);
 
 export function buildMessage(content: MessageContent, rfcMessageId: string, date: Date): Promise<Buffer> {
@@ -26,7 +34,8 @@ export function buildMessage(content: MessageContent, rfcMessageId: string, date
     })),
   })
     .compile()
-    .build();
+    .build()
+    .then(crlf);
 }
 
 /** A message Sealpost writes itself (portal notices): no PHI, so nothing to seal. */
@@ -51,5 +60,6 @@ export function buildPlain(input: {
     headers: input.headers ?? {},
   })
     .compile()
-    .build();
+    .build()
+    .then(crlf);
 }

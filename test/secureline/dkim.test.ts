@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { simpleParser } from 'mailparser';
 import { dkimRecordValue, generateDkimKeys } from '../../src/domains/dkim.ts';
 import type { MessageContent } from '../../src/messages/index.ts';
 import { SIGNED_HEADERS as HEADERS } from '../../src/secureline/dkim.ts';
@@ -101,4 +102,18 @@ test('a key of the wrong type for its algorithm is refused, not used', async () 
   );
   await assert.rejects(signDkim(raw, 'clinic.test', [], new Date()), /no active DKIM key/);
   assert.ok(ed);
+});
+
+test('a message is built with CRLF line breaks only, and its text and HTML read back unchanged', async () => {
+  const c = content('Line breaks');
+  const raw = await buildMessage(c, '<m3@clinic.test>', new Date());
+  const bare = raw.toString('latin1').match(/(?<!\r)\n/g);
+  assert.equal(bare, null, 'no bare LF in the message');
+  const parsed = await simpleParser(raw);
+  assert.equal(parsed.text?.replace(/\r\n/g, '\n'), c.text);
+  assert.equal(parsed.html, c.html);
+  assert.deepEqual(
+    parsed.attachments.map((a) => a.content.toString('base64')),
+    ['AAEC/w=='],
+  );
 });
