@@ -288,7 +288,7 @@ const INSERT_MANY = `
 
 /**
  * Appends one organisation's events in their order with two statements: lock the chain's head,
- * insert them all (in order: the insert trigger checks each link and moves the head). The hashes
+ * insert them all (the insert trigger checks every link and moves the head once). The hashes
  * are computed here and again by the database in the same statement; unless both agree, nothing
  * commits.
  */

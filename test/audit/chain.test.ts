@@ -248,6 +248,83 @@ describeEachDb('audit chain', (suite) => {
     assert.equal((await verifyAudit(suite.db, { orgId })).ok, true);
   });
 
+  test('one statement may extend several chains, each link checked; the heads move to its last events', async () => {
+    const a = await chain(suite.db, 2);
+    const b = await chain(suite.db, 3);
+    // Rows for hand-written inserts: (org, seq offset from its head, prev_hash, hash); the hashes
+    // are not the events' real ones (verify would catch that), only the links are checked here.
+    const insert = (rows: [string, number, string, string][]) => `
+      INSERT INTO audit_events (org_id, seq, event_id, occurred_at, actor_type, actor_id, actor_label, action,
+        object_type, object_id, outcome, prev_hash, hash)
+      SELECT h.org_id, h.seq + r.d, gen_random_uuid(), now(), 'user', 'u', 'u', 'x.y', 'x', 'x', 'success',
+        CASE WHEN r.prev = 'head' THEN h.hash ELSE decode(repeat(r.prev, 32), 'hex') END, decode(repeat(r.hash, 32), 'hex')
+      FROM (VALUES ${rows.map(([org, d, prev, h]) => `('${org}'::uuid, ${d}, '${prev}', '${h}')`).join(', ')})
+        AS r (org, d, prev, hash)
+      JOIN audit_heads h ON h.org_id = r.org`;
+    // The second event does not name the first one's hash: refused, nothing moves.
+    assert.match(
+      await refused(
+        suite.db,
+        insert([
+          [a.orgId, 1, 'head', 'aa'],
+          [a.orgId, 2, 'ab', 'ac'],
+        ]),
+      ),
+      /does not extend the chain head/,
+    );
+    // A gap in the sequence: refused.
+    assert.match(
+      await refused(
+        suite.db,
+        insert([
+          [a.orgId, 1, 'head', 'aa'],
+          [a.orgId, 3, 'aa', 'ac'],
+        ]),
+      ),
+      /does not extend the chain head/,
+    );
+    // One chain right, the other starting past its head: refused as a whole.
+    assert.match(
+      await refused(
+        suite.db,
+        insert([
+          [a.orgId, 1, 'head', 'aa'],
+          [b.orgId, 2, 'head', 'bb'],
+        ]),
+      ),
+      /does not extend the chain head/,
+    );
+    for (const c of [a, b]) assert.equal((await verifyAudit(suite.db, { orgId: c.orgId })).ok, true);
+
+    // Both chains extended correctly in one statement: accepted, and each head is its chain's
+    // last new event (looked at inside the transaction, which is then rolled back).
+    const heads = await suite.db
+      .transaction(async (tx) => {
+        await tx.query(
+          insert([
+            [a.orgId, 1, 'head', 'aa'],
+            [a.orgId, 2, 'aa', 'ab'],
+            [b.orgId, 1, 'head', 'bb'],
+          ]),
+        );
+        const { rows } = await tx.query<{ org_id: string; seq: string; hash: Uint8Array }>(
+          'SELECT org_id, seq, hash FROM audit_heads WHERE org_id = ANY($1::uuid[])',
+          [[a.orgId, b.orgId]],
+        );
+        throw Object.assign(new Error('roll back'), { rows });
+      })
+      .catch((e: Error & { rows?: { org_id: string; seq: string; hash: Uint8Array }[] }) => {
+        if (!e.rows) throw e;
+        return e.rows;
+      });
+    const headOf = (orgId: string) => heads.find((h) => h.org_id === orgId)!;
+    assert.equal(Number(headOf(a.orgId).seq), 4);
+    assert.equal(Buffer.from(headOf(a.orgId).hash).toString('hex'), 'ab'.repeat(32));
+    assert.equal(Number(headOf(b.orgId).seq), 4);
+    assert.equal(Buffer.from(headOf(b.orgId).hash).toString('hex'), 'bb'.repeat(32));
+    for (const c of [a, b]) assert.equal((await verifyAudit(suite.db, { orgId: c.orgId })).ok, true);
+  });
+
   test('an edited event is named: hash_mismatch', async () => {
     for (const change of [
       "action = 'api_key.revoked'",
