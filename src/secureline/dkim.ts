@@ -1,7 +1,13 @@
 import { createHash, createPrivateKey, type KeyObject, sign } from 'node:crypto';
 import { DkimSigner, type SignatureData } from 'mailauth/lib/dkim/dkim-signer.js';
-import { generateCanonicalizedHeader } from 'mailauth/lib/dkim/header/index.js';
-import { formatSignatureHeaderLine, getSigningHeaderLines, writeToStream } from 'mailauth/lib/tools.js';
+import { buildSignatureOpts } from 'mailauth/lib/dkim/header/signature-opts.js';
+import {
+  formatRelaxedLine,
+  formatSignatureHeaderLine,
+  getSigningHeaderLines,
+  stripSignatureValue,
+  writeToStream,
+} from 'mailauth/lib/tools.js';
 import type { DkimSigningKey } from '../domains/index.ts';
 
 // Every message leaves with two DKIM signatures for its From domain: RSA-SHA256 for every
@@ -44,17 +50,29 @@ function keyObject(key: DkimSigningKey): KeyObject {
   return object;
 }
 
-/** mailauth's signer, with the signing step done with the parsed keys. */
+/**
+ * mailauth's signer, with the last step done here: the signed header lines are canonicalized
+ * once for both signatures (mailauth's relaxedHeaders does it again for each), and the signature
+ * is made with the parsed key. What is hashed is exactly what relaxedHeaders builds: the lines,
+ * then the DKIM-Signature line with an empty b=.
+ */
 class ParsedKeySigner extends DkimSigner {
   override async finalize(): Promise<void> {
+    const bodyHash = this.bodyHashes.get('relaxed:sha256:')?.hash;
+    if (!bodyHash) throw new Error('no body hash');
+    const { timestamp } = this.getTimestamps();
+    let signed: { lines: ReturnType<typeof getSigningHeaderLines>; canonical: Buffer } | undefined;
     for (const data of this.signatureData) {
-      const lines = getSigningHeaderLines(this.headers?.parsed ?? [], this.getFieldNames(data));
-      // RFC 6376 5.4: From must be signed; MailComposer always writes one.
-      if (!lines.headers.some((h) => h.key === 'from')) throw new Error('the message has no From header');
-      const { timestamp } = this.getTimestamps();
-      const bodyHash = this.bodyHashes.get(`relaxed:sha256:${data.maxBodyLength ?? ''}`)?.hash;
-      if (!bodyHash) throw new Error('no body hash');
-      const { canonicalizedHeader, dkimHeaderOpts } = generateCanonicalizedHeader('DKIM', lines, {
+      if (!signed) {
+        const lines = getSigningHeaderLines(this.headers?.parsed ?? [], this.getFieldNames(data));
+        // RFC 6376 5.4: From must be signed; MailComposer always writes one.
+        if (!lines.headers.some((h) => h.key === 'from')) throw new Error('the message has no From header');
+        signed = {
+          lines,
+          canonical: Buffer.concat(lines.headers.map((h) => formatRelaxedLine(h.line, '\r\n'))),
+        };
+      }
+      const { opts, signatureHeaderLine } = buildSignatureOpts('DKIM', signed.lines, {
         signingDomain: data.signingDomain,
         selector: data.selector,
         algorithm: data.algorithm,
@@ -63,14 +81,18 @@ class ParsedKeySigner extends DkimSigner {
         timestamp,
         expiration: false,
       });
+      const canonicalizedHeader = Buffer.concat([
+        signed.canonical,
+        stripSignatureValue(formatRelaxedLine(signatureHeaderLine)),
+      ]);
       const key = data.privateKey as KeyObject;
-      dkimHeaderOpts.b = (
+      opts.b = (
         data.algorithm === 'rsa-sha256'
           ? sign('sha256', canonicalizedHeader, key)
           : // RFC 8463: Ed25519 signs the SHA-256 hash of the canonicalized header.
             sign(null, createHash('sha256').update(canonicalizedHeader).digest(), key)
       ).toString('base64');
-      this.signatureHeaders.push(formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true));
+      this.signatureHeaders.push(formatSignatureHeaderLine('DKIM', opts, true));
     }
   }
 }

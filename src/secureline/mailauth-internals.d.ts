@@ -40,12 +40,13 @@ declare module 'mailauth/lib/dkim/dkim-signer.js' {
   }
 }
 
-declare module 'mailauth/lib/dkim/header/index.js' {
-  export function generateCanonicalizedHeader(
+declare module 'mailauth/lib/dkim/header/signature-opts.js' {
+  /** The tags of a signature being made, and its header line as hashed (b= still empty). */
+  export function buildSignatureOpts(
     type: 'DKIM',
-    signingHeaderLines: { keys: string; headers: unknown[] },
+    signingHeaderLines: { keys: string },
     options: Record<string, unknown>,
-  ): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, unknown> };
+  ): { opts: Record<string, unknown>; signatureHeaderLine: string };
 }
 
 declare module 'mailauth/lib/tools.js' {
@@ -59,5 +60,9 @@ declare module 'mailauth/lib/tools.js' {
     values: Record<string, unknown>,
     folded: boolean,
   ): string;
+  /** RFC 6376 3.4.2, one header line (with `suffix` appended). */
+  export function formatRelaxedLine(line: Buffer | string, suffix?: string): Buffer;
+  /** The line with its b= value emptied, as RFC 6376 3.7 hashes it. */
+  export function stripSignatureValue(line: Buffer | string, strict?: boolean): Buffer;
   export function writeToStream(stream: NodeJS.WritableStream, input: Buffer): Promise<void>;
 }
