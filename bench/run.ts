@@ -1,7 +1,7 @@
 // Runs every benchmark in turn and prints their figures (npm run bench).
 import { execFileSync } from 'node:child_process';
 
-for (const bench of ['seal.ts', 'audit.ts', 'dlp.ts', 'secureline.ts', 'webhooks.ts']) {
+for (const bench of ['seal.ts', 'audit.ts', 'dlp.ts', 'message.ts', 'secureline.ts', 'webhooks.ts']) {
   execFileSync(
     process.execPath,
     [
