@@ -58,21 +58,18 @@ function keyObject(key: DkimSigningKey): KeyObject {
  */
 class ParsedKeySigner extends DkimSigner {
   override async finalize(): Promise<void> {
+    const first = this.signatureData[0];
+    if (!first) return;
+    // Every signature here signs the same fields (SIGNED_HEADERS), so one canonical copy serves all.
+    const lines = getSigningHeaderLines(this.headers?.parsed ?? [], this.getFieldNames(first));
+    // RFC 6376 5.4: From must be signed; MailComposer always writes one.
+    if (!lines.headers.some((h) => h.key === 'from')) throw new Error('the message has no From header');
+    const canonicalLines = Buffer.concat(lines.headers.map((h) => formatRelaxedLine(h.line, '\r\n')));
     const bodyHash = this.bodyHashes.get('relaxed:sha256:')?.hash;
     if (!bodyHash) throw new Error('no body hash');
     const { timestamp } = this.getTimestamps();
-    let signed: { lines: ReturnType<typeof getSigningHeaderLines>; canonical: Buffer } | undefined;
     for (const data of this.signatureData) {
-      if (!signed) {
-        const lines = getSigningHeaderLines(this.headers?.parsed ?? [], this.getFieldNames(data));
-        // RFC 6376 5.4: From must be signed; MailComposer always writes one.
-        if (!lines.headers.some((h) => h.key === 'from')) throw new Error('the message has no From header');
-        signed = {
-          lines,
-          canonical: Buffer.concat(lines.headers.map((h) => formatRelaxedLine(h.line, '\r\n'))),
-        };
-      }
-      const { opts, signatureHeaderLine } = buildSignatureOpts('DKIM', signed.lines, {
+      const { opts, signatureHeaderLine } = buildSignatureOpts('DKIM', lines, {
         signingDomain: data.signingDomain,
         selector: data.selector,
         algorithm: data.algorithm,
@@ -82,7 +79,7 @@ class ParsedKeySigner extends DkimSigner {
         expiration: false,
       });
       const canonicalizedHeader = Buffer.concat([
-        signed.canonical,
+        canonicalLines,
         stripSignatureValue(formatRelaxedLine(signatureHeaderLine)),
       ]);
       const key = data.privateKey as KeyObject;
