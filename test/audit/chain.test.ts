@@ -261,39 +261,32 @@ describeEachDb('audit chain', (suite) => {
       FROM (VALUES ${rows.map(([org, d, prev, h]) => `('${org}'::uuid, ${d}, '${prev}', '${h}')`).join(', ')})
         AS r (org, d, prev, hash)
       JOIN audit_heads h ON h.org_id = r.org`;
-    // The second event does not name the first one's hash: refused, nothing moves.
-    assert.match(
-      await refused(
-        suite.db,
-        insert([
+    const refusedInserts: [string, [string, number, string, string][]][] = [
+      [
+        "the second event does not name the first one's hash",
+        [
           [a.orgId, 1, 'head', 'aa'],
           [a.orgId, 2, 'ab', 'ac'],
-        ]),
-      ),
-      /does not extend the chain head/,
-    );
-    // A gap in the sequence: refused.
-    assert.match(
-      await refused(
-        suite.db,
-        insert([
+        ],
+      ],
+      [
+        'a gap in the sequence',
+        [
           [a.orgId, 1, 'head', 'aa'],
           [a.orgId, 3, 'aa', 'ac'],
-        ]),
-      ),
-      /does not extend the chain head/,
-    );
-    // One chain right, the other starting past its head: refused as a whole.
-    assert.match(
-      await refused(
-        suite.db,
-        insert([
+        ],
+      ],
+      [
+        'one chain right, the other starting past its head',
+        [
           [a.orgId, 1, 'head', 'aa'],
           [b.orgId, 2, 'head', 'bb'],
-        ]),
-      ),
-      /does not extend the chain head/,
-    );
+        ],
+      ],
+    ];
+    for (const [why, rows] of refusedInserts)
+      assert.match(await refused(suite.db, insert(rows)), /does not extend the chain head/, why);
+    // Refused as a whole: nothing moved.
     for (const c of [a, b]) assert.equal((await verifyAudit(suite.db, { orgId: c.orgId })).ok, true);
 
     // Both chains extended correctly in one statement: accepted, and each head is its chain's

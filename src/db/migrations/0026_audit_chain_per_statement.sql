@@ -12,32 +12,33 @@ CREATE FUNCTION audit_events_extend_chains() RETURNS trigger LANGUAGE plpgsql AS
 DECLARE
   broken record;
 BEGIN
+  -- Links inside the statement: each chain's new events follow one another.
   SELECT org_id, seq INTO broken FROM (
     SELECT org_id, seq, prev_hash, lag(seq) OVER w AS before_seq, lag(hash) OVER w AS before_hash
     FROM new_events WINDOW w AS (PARTITION BY org_id ORDER BY seq)
   ) e
   WHERE before_seq IS NOT NULL AND (seq <> before_seq + 1 OR prev_hash <> before_hash)
   LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'audit event % of chain % does not extend the chain head', broken.seq, broken.org_id
-      USING ERRCODE = 'integrity_constraint_violation';
+
+  -- The first of each chain's new events follows its head, which moves to the last. A concurrent
+  -- insert into the same chain waits for the head's row lock, then finds the head moved: its
+  -- WHERE no longer matches and the statement is refused.
+  IF NOT FOUND THEN
+    WITH ends AS (
+      SELECT org_id, min(seq) AS first_seq, max(seq) AS last_seq FROM new_events GROUP BY org_id
+    ), moved AS (
+      UPDATE audit_heads h SET seq = last.seq, hash = last.hash
+      FROM ends
+      JOIN new_events first ON first.org_id = ends.org_id AND first.seq = ends.first_seq
+      JOIN new_events last ON last.org_id = ends.org_id AND last.seq = ends.last_seq
+      WHERE h.org_id = ends.org_id AND h.seq = first.seq - 1 AND h.hash = first.prev_hash
+      RETURNING h.org_id
+    )
+    SELECT org_id, first_seq AS seq INTO broken FROM ends
+    WHERE NOT EXISTS (SELECT 1 FROM moved WHERE moved.org_id = ends.org_id)
+    LIMIT 1;
   END IF;
 
-  -- A concurrent insert into the same chain waits for the head's row lock, then finds the head
-  -- moved: its WHERE no longer matches and the statement is refused.
-  WITH ends AS (
-    SELECT org_id, min(seq) AS first_seq, max(seq) AS last_seq FROM new_events GROUP BY org_id
-  ), moved AS (
-    UPDATE audit_heads h SET seq = last.seq, hash = last.hash
-    FROM ends
-    JOIN new_events first ON first.org_id = ends.org_id AND first.seq = ends.first_seq
-    JOIN new_events last ON last.org_id = ends.org_id AND last.seq = ends.last_seq
-    WHERE h.org_id = ends.org_id AND h.seq = first.seq - 1 AND h.hash = first.prev_hash
-    RETURNING h.org_id
-  )
-  SELECT org_id, first_seq AS seq INTO broken FROM ends
-  WHERE NOT EXISTS (SELECT 1 FROM moved WHERE moved.org_id = ends.org_id)
-  LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'audit event % of chain % does not extend the chain head', broken.seq, broken.org_id
       USING ERRCODE = 'integrity_constraint_violation';
