@@ -144,6 +144,9 @@ interface ReceiverState extends Receiver {
   protocols: Map<string, string>;
 }
 
+/** Where this world lives: every host in it is on loopback. */
+const LOOPBACK_RANGE = '127.0.0.0/8';
+
 const SEEDED: [string, ReceiverOptions][] = [
   ['tls', { address: '127.0.0.2' }],
   ['notls', { address: '127.0.0.3', tls: 'none' }],
@@ -514,6 +517,8 @@ export async function startMailWorld(): Promise<MailWorld> {
         httpsPort: port,
         extraCa: ca.certPem,
         heloName: 'sender.sealpost.test',
+        // Policy hosts here are on loopback, which Sealpost reaches only where it is allowed.
+        privateRanges: [LOOPBACK_RANGE],
       };
     },
     env() {
@@ -521,6 +526,7 @@ export async function startMailWorld(): Promise<MailWorld> {
         SEALPOST_DNS_SERVERS: dns.server,
         SEALPOST_DELIVERY_PORT: String(port),
         SEALPOST_EXTRA_CA_FILE: writeCaFile(),
+        SEALPOST_FETCH_PRIVATE_RANGES: LOOPBACK_RANGE,
       };
     },
     reset() {
