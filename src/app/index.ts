@@ -300,6 +300,7 @@ export class App {
             audit: (q, record) => this.audit(q, record),
             dnsServers: this.config.dnsServers,
             mailHostname: this.config.mailHostname,
+            ...(this.config.outboundAddresses ? { outboundAddresses: this.config.outboundAddresses } : {}),
             clock: this.clock,
           }),
           recipientKeyRoutes({ db: this.db, audit: (q, record) => this.audit(q, record), clock: this.clock }),

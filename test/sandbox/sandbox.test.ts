@@ -62,6 +62,7 @@ describeEachDb('sandbox mode', (suite) => {
         SEALPOST_MODE: 'sandbox',
         SEALPOST_DNS_SERVERS: dns.server,
         SEALPOST_DELIVERY_PORT: '9',
+        SEALPOST_OUTBOUND_ADDRESSES: '127.0.0.1',
         SEALPOST_EXTRA_CA_FILE: join(caDir, 'ca.pem'),
         // Loopback is allowed, so only the sandbox rule keeps the directory unasked.
         SEALPOST_FETCH_PRIVATE_RANGES: '127.0.0.0/8',
