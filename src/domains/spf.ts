@@ -57,7 +57,7 @@ export async function checkSpf(
   const suggested = await suggest(lookup, expected, record, addresses.list, sender);
   const refused = results.filter((r) => r.result !== 'pass');
   const why = refused.some((r) => r.result === 'permerror')
-    ? 'the SPF record is broken (permerror: a syntax error, or more than 10 DNS look-ups); receivers treat that as a failure'
+    ? 'the SPF record is broken (permerror: a syntax error, an include: of a domain without SPF, or more than 10 DNS look-ups); receivers treat that as a failure'
     : `the SPF record does not authorise ${refused.map((r) => `${r.address} (${r.result})`).join(', ')}`;
   return {
     status: 'mismatch',

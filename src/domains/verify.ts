@@ -39,7 +39,12 @@ function tags(record: string): Map<string, string> {
   return map;
 }
 
-function judge(expected: DnsRecord, found: string[]): Pick<RecordCheck, 'status' | 'detail'> {
+async function judge(
+  expected: DnsRecord,
+  found: string[],
+  resolver: Resolver,
+  sender: SendingHost,
+): Promise<Pick<RecordCheck, 'status' | 'detail' | 'spf_results' | 'suggested_value'>> {
   switch (expected.purpose) {
     case 'dkim': {
       const want = tags(expected.value);
@@ -53,14 +58,15 @@ function judge(expected: DnsRecord, found: string[]): Pick<RecordCheck, 'status'
         ? { status: 'ok' }
         : { status: 'mismatch', detail: 'a DKIM record is there, with another key' };
     }
+    case 'spf':
+      // Evaluated as receivers do, not matched as text.
+      return checkSpf(resolver, expected, found, sender);
     case 'dmarc':
       return found.some((v) => /^v=DMARC1(;|\s|$)/i.test(v)) ? { status: 'ok' } : { status: 'missing' };
     case 'mta-sts':
       return found.some((v) => /^v=STSv1(;|\s|$)/i.test(v)) ? { status: 'ok' } : { status: 'missing' };
     case 'tls-rpt':
       return found.some((v) => /^v=TLSRPTv1(;|\s|$)/i.test(v)) ? { status: 'ok' } : { status: 'missing' };
-    case 'spf':
-      throw new Error('SPF is evaluated, not matched (see spf.ts)');
   }
 }
 
@@ -82,9 +88,7 @@ export async function checkDomain(
         if (NO_RECORD.has(code)) return { ...record, status: 'missing', found: [] };
         return { ...record, status: 'error', detail: `DNS lookup failed (${code})`, found: [] };
       }
-      if (record.purpose === 'spf')
-        return { ...record, ...(await checkSpf(resolver, record, found, sender)), found };
-      return { ...record, ...judge(record, found), found };
+      return { ...record, ...(await judge(record, found, resolver, sender)), found };
     }),
   );
   const missing = records.filter((r) => r.required && r.status !== 'ok').map((r) => r.name);
