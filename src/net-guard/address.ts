@@ -159,7 +159,3 @@ export function addressRefusal(address: string, policy: AddressPolicy): string |
     return null;
   return 'a private address that may not be reached';
 }
-
-export function addressAllowed(address: string, policy: AddressPolicy): boolean {
-  return addressRefusal(address, policy) === null;
-}
