@@ -41,6 +41,7 @@ import {
 import { createLogger, type Logger } from '../log/index.ts';
 import { Metrics } from '../metrics/index.ts';
 import { messageRoutes } from '../messages/index.ts';
+import { AddressRanges, makeResolver } from '../net-guard/index.ts';
 import { Outbound } from '../outbound/index.ts';
 import { JobQueue } from '../queue/index.ts';
 import { RecipientKeyFinder } from '../recipient-keys/index.ts';
@@ -72,7 +73,6 @@ import { recipientKeyRoutes } from '../recipient-keys/index.ts';
 import { eventRoutes } from '../events/index.ts';
 import {
   defineWebhookQueues,
-  makeResolver,
   startWebhookWorker,
   type WebhookDeps,
   type WebhookWorker,
@@ -145,6 +145,8 @@ export class App {
     this.keyFinder = new RecipientKeyFinder({
       dnsServers: config.dnsServers,
       extraCaFile: config.extraCaFile,
+      policy: { allowPrivate: AddressRanges.parse(config.fetchPrivateRanges ?? []) },
+      sandbox: config.mode === 'sandbox',
       log: this.log,
     });
   }
@@ -298,6 +300,7 @@ export class App {
             audit: (q, record) => this.audit(q, record),
             dnsServers: this.config.dnsServers,
             mailHostname: this.config.mailHostname,
+            ...(this.config.outboundAddresses ? { outboundAddresses: this.config.outboundAddresses } : {}),
             clock: this.clock,
           }),
           recipientKeyRoutes({ db: this.db, audit: (q, record) => this.audit(q, record), clock: this.clock }),
@@ -413,12 +416,16 @@ export class App {
     const config = this.config;
     // The sandbox keeps what would have left; production hands it to recipients' servers.
     if (config.mode === 'production')
-      this.outbound = new Outbound({
-        ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}),
-        port: config.deliveryPort,
-        ...(config.extraCaFile ? { extraCa: readFileSync(config.extraCaFile, 'utf8') } : {}),
-        heloName: config.mailHostname,
-      });
+      this.outbound = new Outbound(
+        {
+          ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}),
+          port: config.deliveryPort,
+          ...(config.extraCaFile ? { extraCa: readFileSync(config.extraCaFile, 'utf8') } : {}),
+          heloName: config.mailHostname,
+          ...(config.fetchPrivateRanges ? { privateRanges: config.fetchPrivateRanges } : {}),
+        },
+        { log: this.log },
+      );
     const transport = this.outbound ?? new CaptureTransport(this.db, this.keyring);
     const personaliser = new Personaliser(this.engagementKeys, config.publicUrl);
     this.secureline = new Secureline({

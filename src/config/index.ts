@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { type Setting, settings } from './schema.ts';
 
@@ -21,6 +22,8 @@ export interface Config {
   workerConcurrency: number;
   dnsServers?: string[];
   mailHostname: string;
+  outboundAddresses?: string[];
+  fetchPrivateRanges?: string[];
   mode: 'sandbox' | 'production';
   deliveryPort: number;
   extraCaFile?: string;
@@ -188,12 +191,34 @@ function parseSetting(setting: Setting, raw: string): unknown {
         return `!must list IP addresses with optional ports, not "${bad.join(', ') || value}"`;
       return servers;
     }
+    case 'addresses':
+    case 'address-ranges': {
+      const items = value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
+      const bad = items.filter((v) => !isAddressOrRange(v, setting.type === 'address-ranges'));
+      if (items.length === 0 || bad.length > 0)
+        return setting.type === 'addresses'
+          ? `!must list IP addresses (e.g. 192.0.2.10,2001:db8::25), not "${bad.join(', ') || value}"`
+          : `!must list address ranges in CIDR form (e.g. 10.20.0.0/16,fd00::/8), not "${bad.join(', ') || value}"`;
+      return items;
+    }
     case 'key': {
       const bytes = Buffer.from(value, 'base64');
       if (bytes.length !== 32) return `!must be 32 bytes encoded in base64 (got ${bytes.length} bytes)`;
       return value;
     }
   }
+}
+
+/** An IPv4 or IPv6 address; with `range`, also one followed by a prefix length (/0-32, /0-128). */
+function isAddressOrRange(value: string, range: boolean): boolean {
+  const [address = '', bits, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (!family || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return range && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 /** The configuration with secrets masked, for `sealpost config` and start-up diagnostics. */

@@ -3,7 +3,17 @@
 // from this list, so the description here is what operators read.
 
 export type SettingType =
-  'string' | 'path' | 'port' | 'integer' | 'boolean' | 'url' | 'postgres-url' | 'key' | 'dns-servers';
+  | 'string'
+  | 'path'
+  | 'port'
+  | 'integer'
+  | 'boolean'
+  | 'url'
+  | 'postgres-url'
+  | 'key'
+  | 'dns-servers'
+  | 'addresses'
+  | 'address-ranges';
 
 export interface Setting {
   key: string;
@@ -138,6 +148,20 @@ export const settings: readonly Setting[] = [
       'The host name Sealpost sends mail as (HELO, and the SPF record it suggests). Defaults to the host of SEALPOST_PUBLIC_URL.',
   },
   {
+    key: 'outboundAddresses',
+    env: 'SEALPOST_OUTBOUND_ADDRESSES',
+    type: 'addresses',
+    description:
+      "The IP addresses Sealpost sends mail from (comma-separated, IPv4 and IPv6), when they are not the A and AAAA addresses of SEALPOST_MAIL_HOSTNAME (behind NAT, or a pool of sending addresses). Domain verification evaluates each sending domain's SPF record against these addresses, and the SPF record it suggests lists them (ip4:, ip6:). Unset: the addresses SEALPOST_MAIL_HOSTNAME resolves to, and the suggestion a:<that name>.",
+  },
+  {
+    key: 'fetchPrivateRanges',
+    env: 'SEALPOST_FETCH_PRIVATE_RANGES',
+    type: 'address-ranges',
+    description:
+      "Private address ranges (comma-separated CIDR, e.g. 10.20.0.0/16,fd00:1::/48) that Sealpost's own HTTPS requests may reach: Web Key Directory look-ups, MTA-STS policy fetches and webhooks. Unset: none. Every such request resolves its host once, refuses the host if any address is loopback, private (RFC 1918), link-local (cloud metadata), carrier-grade NAT or IPv6 unique-local and outside these ranges, and connects only to an address it checked. Reserved addresses (multicast, documentation, unspecified) are never reached. For a partner network on private addresses; tests allow 127.0.0.0/8.",
+  },
+  {
     key: 'mode',
     env: 'SEALPOST_MODE',
     type: 'string',
@@ -145,7 +169,7 @@ export const settings: readonly Setting[] = [
     // The embedded first run is a trial; a PostgreSQL deployment is production unless it says so.
     default: (c) => (c.databaseUrl ? 'production' : 'sandbox'),
     description:
-      'sandbox: outbound mail runs the whole pipeline (DLP, policy, encryption, DKIM) and is then captured by Sealpost (GET /v1/sandbox/messages), never sent. production: mail is delivered. Default: sandbox on the embedded database, production on PostgreSQL.',
+      'sandbox: outbound mail runs the whole pipeline (DLP, policy, encryption, DKIM) and is then captured by Sealpost (GET /v1/sandbox/messages), never sent; nothing leaves the machine (no Web Key Directory look-up, no MTA-STS fetch, webhooks only to loopback endpoints). production: mail is delivered. Default: sandbox on the embedded database, production on PostgreSQL.',
   },
   {
     key: 'deliveryPort',

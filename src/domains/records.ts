@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { type DkimAlgorithm, type DkimKeyStatus, dkimRecordValue } from './dkim.ts';
 
 export interface DnsRecord {
@@ -11,6 +12,24 @@ export interface DnsRecord {
   remove_after?: Date;
   /** What to do with the record, when that is not the obvious "publish it". */
   note?: string;
+}
+
+/** Where Sealpost's mail comes from: what a sending domain's SPF record must authorise. */
+export interface SendingHost {
+  /** SEALPOST_MAIL_HOSTNAME: the HELO name. */
+  hostname: string;
+  /** SEALPOST_OUTBOUND_ADDRESSES; empty when they are the hostname's A and AAAA addresses. */
+  addresses: readonly string[];
+}
+
+/**
+ * The SPF mechanisms that authorise Sealpost: ip4:/ip6: for addresses (listed, or a hostname that
+ * is an address literal), a:<name> for a host name, which follows its addresses when they change.
+ */
+export function spfTerms(sender: SendingHost): string[] {
+  const ip = (address: string) => `${isIP(address) === 6 ? 'ip6' : 'ip4'}:${address}`;
+  if (sender.addresses.length > 0) return sender.addresses.map(ip);
+  return [isIP(sender.hostname) ? ip(sender.hostname) : `a:${sender.hostname}`];
 }
 
 /** The DKIM key of a domain as its DNS record shows it. */
@@ -66,13 +85,20 @@ function dkimRecord(domain: string, key: PublishedKey): DnsRecord {
 export function expectedRecords(
   domain: string,
   keys: PublishedKey[],
-  mailHostname: string,
+  sender: SendingHost,
   now: Date,
 ): DnsRecord[] {
   const listed = keys.filter((k) => !k.retiredAt || removeAfter(k.retiredAt) > now);
   return [
     ...listed.map((k) => dkimRecord(domain, k)),
-    { type: 'TXT', name: domain, value: `v=spf1 a:${mailHostname} ~all`, purpose: 'spf', required: true },
+    {
+      type: 'TXT',
+      name: domain,
+      value: `v=spf1 ${spfTerms(sender).join(' ')} ~all`,
+      purpose: 'spf',
+      required: true,
+      note: 'One SPF record per domain: if the domain has one already, add these mechanisms to it before its "all" (verification suggests the merged record).',
+    },
     {
       type: 'TXT',
       name: `_dmarc.${domain}`,

@@ -17,6 +17,8 @@ export interface DomainDeps {
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
   dnsServers?: string[];
   mailHostname: string;
+  /** SEALPOST_OUTBOUND_ADDRESSES: what SPF must authorise, when not the mail hostname's addresses. */
+  outboundAddresses?: string[];
   clock?: () => Date;
 }
 
@@ -52,6 +54,32 @@ const Check = Type.Object({
         ]),
         detail: Type.Optional(Type.String()),
         found: Type.Array(Type.String()),
+        spf_results: Type.Optional(
+          Type.Array(
+            Type.Object({
+              address: Type.String({ description: 'An address Sealpost sends from.' }),
+              result: Type.Union(
+                [
+                  Type.Literal('pass'),
+                  Type.Literal('fail'),
+                  Type.Literal('softfail'),
+                  Type.Literal('neutral'),
+                  Type.Literal('none'),
+                  Type.Literal('permerror'),
+                  Type.Literal('temperror'),
+                ],
+                { description: 'What receivers make of mail from this address (RFC 7208).' },
+              ),
+            }),
+            { description: 'SPF only: the record evaluated for each address Sealpost sends from.' },
+          ),
+        ),
+        suggested_value: Type.Optional(
+          Type.String({
+            description:
+              'SPF only, when it does not pass: a record that does (the one found with Sealpost added), to publish in its place.',
+          }),
+        ),
       }),
     ]),
   ),
@@ -83,10 +111,11 @@ const Params = Type.Object({ domain: Type.String({ maxLength: 253 }) });
 
 export function domainRoutes(deps: DomainDeps) {
   const resolver = createResolver(deps.dnsServers);
+  const sender = { hostname: deps.mailHostname, addresses: deps.outboundAddresses ?? [] };
   const clock = deps.clock ?? (() => new Date());
   const find = async (orgId: string, domain: string) => {
     const normalized = normalizeDomain(domain);
-    const found = normalized ? await listDomains(deps.db, orgId, deps.mailHostname, clock(), normalized) : [];
+    const found = normalized ? await listDomains(deps.db, orgId, sender, clock(), normalized) : [];
     if (!found[0]) throw errors.notFound('The sending domain');
     return found[0];
   };
@@ -136,7 +165,7 @@ export function domainRoutes(deps: DomainDeps) {
         },
       },
       async (request) => ({
-        data: await listDomains(deps.db, request.auth.orgId, deps.mailHostname, clock()),
+        data: await listDomains(deps.db, request.auth.orgId, sender, clock()),
       }),
     );
 
@@ -169,7 +198,7 @@ export function domainRoutes(deps: DomainDeps) {
       async (request) => {
         const current = await find(request.auth.orgId, request.params.domain);
         const now = clock();
-        const check = await checkDomain(resolver, current.records, deps.mailHostname, now);
+        const check = await checkDomain(resolver, current.records, sender, now);
         const published = publishedPendingKeys(current, check);
         await deps.db.transaction(async (tx) => {
           await recordCheck(tx, request.auth.orgId, current.domain, check);

@@ -2,7 +2,7 @@ import type { Keyring } from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import { type DkimAlgorithm, type DkimKeyStatus, generateDkimKeys } from './dkim.ts';
-import { type DnsRecord, expectedRecords } from './records.ts';
+import { type DnsRecord, expectedRecords, type SendingHost } from './records.ts';
 import type { DomainCheck } from './verify.ts';
 
 export interface DomainView {
@@ -103,7 +103,7 @@ export async function insertKeys(
 export async function listDomains(
   q: Queryable,
   orgId: string,
-  mailHostname: string,
+  sender: SendingHost,
   now: Date,
   domain?: string,
 ): Promise<DomainView[]> {
@@ -142,7 +142,7 @@ export async function listDomains(
           status: k.status,
           retiredAt: k.retired_at,
         })),
-        mailHostname,
+        sender,
         now,
       ),
     };

@@ -1,5 +1,6 @@
 import { Resolver } from 'node:dns/promises';
-import type { DnsRecord } from './records.ts';
+import type { DnsRecord, SendingHost } from './records.ts';
+import { checkSpf, type SpfResult } from './spf.ts';
 
 export interface RecordCheck extends DnsRecord {
   status: 'ok' | 'missing' | 'mismatch' | 'error';
@@ -7,6 +8,10 @@ export interface RecordCheck extends DnsRecord {
   detail?: string;
   /** The TXT values found at the name. */
   found: string[];
+  /** SPF: the record's result for each address Sealpost sends from. */
+  spf_results?: SpfResult[];
+  /** SPF: a valid record to publish in place of the one found, authorising Sealpost. */
+  suggested_value?: string;
 }
 
 export interface DomainCheck {
@@ -34,11 +39,12 @@ function tags(record: string): Map<string, string> {
   return map;
 }
 
-function judge(
+async function judge(
   expected: DnsRecord,
   found: string[],
-  mailHostname: string,
-): Pick<RecordCheck, 'status' | 'detail'> {
+  resolver: Resolver,
+  sender: SendingHost,
+): Promise<Pick<RecordCheck, 'status' | 'detail' | 'spf_results' | 'suggested_value'>> {
   switch (expected.purpose) {
     case 'dkim': {
       const want = tags(expected.value);
@@ -52,20 +58,9 @@ function judge(
         ? { status: 'ok' }
         : { status: 'mismatch', detail: 'a DKIM record is there, with another key' };
     }
-    case 'spf': {
-      const spf = found.filter((v) => /^v=spf1(\s|$)/i.test(v));
-      if (spf.length === 0) return { status: 'missing' };
-      if (spf.length > 1)
-        return { status: 'mismatch', detail: 'several SPF records: receivers treat that as an error' };
-      const terms = spf[0]!.toLowerCase().split(/\s+/);
-      const host = mailHostname.toLowerCase();
-      return terms.includes(`a:${host}`) || terms.includes(`include:${host}`)
-        ? { status: 'ok' }
-        : {
-            status: 'mismatch',
-            detail: `the SPF record does not authorise ${mailHostname} (add a:${mailHostname})`,
-          };
-    }
+    case 'spf':
+      // Evaluated as receivers do, not matched as text.
+      return checkSpf(resolver, expected, found, sender);
     case 'dmarc':
       return found.some((v) => /^v=DMARC1(;|\s|$)/i.test(v)) ? { status: 'ok' } : { status: 'missing' };
     case 'mta-sts':
@@ -79,7 +74,7 @@ function judge(
 export async function checkDomain(
   resolver: Resolver,
   expected: DnsRecord[],
-  mailHostname: string,
+  sender: SendingHost,
   now: Date = new Date(),
 ): Promise<DomainCheck> {
   const records = await Promise.all(
@@ -93,7 +88,7 @@ export async function checkDomain(
         if (NO_RECORD.has(code)) return { ...record, status: 'missing', found: [] };
         return { ...record, status: 'error', detail: `DNS lookup failed (${code})`, found: [] };
       }
-      return { ...record, ...judge(record, found, mailHostname), found };
+      return { ...record, ...(await judge(record, found, resolver, sender)), found };
     }),
   );
   const missing = records.filter((r) => r.required && r.status !== 'ok').map((r) => r.name);

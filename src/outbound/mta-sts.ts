@@ -1,10 +1,12 @@
 // MTA-STS (RFC 8461): a domain publishes, over HTTPS, which MX hosts may receive its mail and
 // whether TLS to them is required. The TXT record at _mta-sts.<domain> carries the policy's id;
-// a policy is fetched again only when that id changes or the policy outlives its max_age.
+// a policy is fetched again only when that id changes or the policy outlives its max_age. The
+// policy host is named by the recipient's DNS: it is reached only through the guard
+// (src/net-guard), which refuses private addresses outside the operator's allowed ranges.
 import type { Resolver } from 'node:dns/promises';
-import https from 'node:https';
-import tls from 'node:tls';
-import { resolveAddresses } from './route.ts';
+import type tls from 'node:tls';
+import type { Logger } from '../log/index.ts';
+import { type AddressPolicy, guardedGet, HostRefused, type Resolve, resolverOf } from '../net-guard/index.ts';
 
 export interface MtaStsPolicy {
   id: string;
@@ -21,6 +23,9 @@ export interface MtaStsOptions {
   port: number;
   timeoutMs: number;
   now: () => number;
+  /** Where policy hosts may be. */
+  policy: AddressPolicy;
+  log?: Logger;
 }
 
 const MAX_POLICY_BYTES = 64 * 1024;
@@ -69,12 +74,14 @@ const MAX_DOMAINS = 10_000;
 
 export class MtaSts {
   private readonly resolver: Resolver;
+  private readonly resolve: Resolve;
   private readonly options: MtaStsOptions;
   private readonly cache = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<MtaStsPolicy | null>>();
 
   constructor(resolver: Resolver, options: MtaStsOptions) {
     this.resolver = resolver;
+    this.resolve = resolverOf(resolver);
     this.options = options;
   }
 
@@ -102,7 +109,12 @@ export class MtaSts {
     const id = await this.lookupId(domain);
     let next: Entry = { policy: live?.policy ?? null, expiresAt: live?.expiresAt ?? 0, checkedAt: now };
     if (id !== null && live?.policy?.id !== id) {
-      const policy = await this.fetch(domain, id).catch(() => null);
+      const policy = await this.fetch(domain, id).catch((err: Error) => {
+        // A refused host is the operator's rule at work, worth a word; the rest is the domain's.
+        if (err instanceof HostRefused && err.code === 'forbidden')
+          this.options.log?.warn({ domain, reason: err.message }, 'MTA-STS policy host refused; no policy');
+        return null;
+      });
       if (policy) next = { policy, expiresAt: now + policy.maxAge * 1000, checkedAt: now };
     }
     this.cache.delete(domain);
@@ -124,56 +136,22 @@ export class MtaSts {
     return /(?:^|;)\s*id=([A-Za-z0-9]{1,32})\s*(;|$)/.exec(sts[0]!)?.[1] ?? null;
   }
 
+  // GET https://mta-sts.<domain>/.well-known/mta-sts.txt: 200, text/plain, no redirects, a
+  // certificate valid for the policy host, from the first of its checked addresses that answers.
   private async fetch(domain: string, id: string): Promise<MtaStsPolicy | null> {
     const host = `mta-sts.${domain}`;
-    const { addresses } = await resolveAddresses(this.resolver, host);
-    for (const address of addresses) {
-      try {
-        return parsePolicy(await this.get(host, address), id);
-      } catch {
-        // try the next address
-      }
-    }
-    return null;
-  }
-
-  // GET https://mta-sts.<domain>/.well-known/mta-sts.txt at one address: 200, text/plain, no
-  // redirects, a certificate valid for the policy host.
-  private get(host: string, address: string): Promise<string> {
-    const { port, secureContext, timeoutMs } = this.options;
-    // secureContext goes through to tls.connect like every TLS option, though the type omits it.
-    const options: https.RequestOptions & { secureContext: tls.SecureContext } = {
-      host: address,
+    const { port, secureContext, timeoutMs, policy } = this.options;
+    const answer = await guardedGet(new URL(`https://${host}/.well-known/mta-sts.txt`), {
+      policy,
+      resolve: this.resolve,
       port,
-      path: '/.well-known/mta-sts.txt',
-      headers: { host: port === 443 ? host : `${host}:${port}` },
-      servername: host,
       secureContext,
-      rejectUnauthorized: true,
-      checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert),
-      agent: false,
-      timeout: timeoutMs,
-    };
-    return new Promise((resolve, reject) => {
-      const request = https.request(options, (response) => {
-        const type = response.headers['content-type'] ?? '';
-        if (response.statusCode !== 200 || !/^text\/plain\s*(;|$)/i.test(type)) {
-          response.destroy();
-          return reject(new Error(`policy host answered ${response.statusCode} ${type}`));
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_POLICY_BYTES) response.destroy(new Error('policy too large'));
-          else chunks.push(chunk);
-        });
-        response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-        response.on('error', reject);
-      });
-      request.on('timeout', () => request.destroy(new Error('policy fetch timed out')));
-      request.on('error', reject);
-      request.end();
+      timeoutMs,
+      maxBytes: MAX_POLICY_BYTES,
     });
+    const type = answer.headers['content-type'] ?? '';
+    if (answer.status !== 200 || !/^text\/plain\s*(;|$)/i.test(type))
+      throw new Error(`policy host answered ${answer.status} ${type}`);
+    return parsePolicy(answer.body.toString('utf8'), id);
   }
 }

@@ -3,6 +3,8 @@
 import { Resolver } from 'node:dns/promises';
 import tls from 'node:tls';
 import type { SMTPError } from 'nodemailer/lib/smtp-connection';
+import type { Logger } from '../log/index.ts';
+import { AddressRanges } from '../net-guard/index.ts';
 import { MtaSts, mxMatches, type MtaStsPolicy } from './mta-sts.ts';
 import { Pool } from './pool.ts';
 import { findMxHosts, RouteCache, RouteError } from './route.ts';
@@ -15,6 +17,7 @@ export interface OutboundDeps {
   random?: () => number;
   /** Milliseconds, for the DNS and MTA-STS caches. */
   now?: () => number;
+  log?: Logger;
 }
 
 /** Why one MX host did not take the message, when that is not the end of it. */
@@ -86,6 +89,8 @@ export class Outbound {
             port: this.options.httpsPort,
             timeoutMs: this.options.connectTimeoutMs,
             now,
+            policy: { allowPrivate: AddressRanges.parse(options.privateRanges ?? []) },
+            ...(deps.log ? { log: deps.log } : {}),
           });
   }
 

@@ -26,6 +26,8 @@ export interface OutboundOptions {
   mtaSts?: boolean;
   /** Port MTA-STS policies are fetched from: 443, but for tests. */
   httpsPort?: number;
+  /** Private ranges (CIDR) MTA-STS policy hosts may be on; none by default (SEALPOST_FETCH_PRIVATE_RANGES). */
+  privateRanges?: string[];
 }
 
 export interface MxHost {

@@ -3,11 +3,12 @@
 // Directory answers are cached, and a lookup is bounded by a short timeout: a directory that is
 // slow, down or broken costs a delivery that timeout at most once in a while, and its answer is
 // "no key" (the recipient then gets TLS or the portal), never an error that holds the mail.
-import { Resolver } from 'node:dns/promises';
+// Directories are reached only through the guard (src/net-guard), and never in sandbox mode.
 import { readFileSync } from 'node:fs';
 import tls, { type SecureContext } from 'node:tls';
 import type { Queryable } from '../db/index.ts';
 import type { Logger } from '../log/index.ts';
+import { type AddressPolicy, HostRefused, makeResolver, type Resolve } from '../net-guard/index.ts';
 import { findRecipientKeys } from './store.ts';
 import { readWkdCache, type WkdAnswer, writeWkdCache } from './wkd-cache.ts';
 import { lookupWkd, WkdKeyRefused } from './wkd.ts';
@@ -34,6 +35,10 @@ export interface RecipientKeyFinderOptions {
   port?: number;
   /** Bound on one whole lookup, DNS and HTTPS together. */
   timeoutMs?: number;
+  /** Where directories may be; public addresses only by default. */
+  policy?: AddressPolicy;
+  /** Sandbox mode: nothing leaves the machine, so no directory is asked. */
+  sandbox?: boolean;
   log?: Logger;
 }
 
@@ -53,11 +58,15 @@ export const WKD_CACHE_TTL: Record<WkdAnswer['outcome'], number> = {
 /** Resolver answers that mean the host does not exist, rather than DNS failing. */
 const NO_HOST = new Set(['ENOTFOUND', 'ENODATA']);
 
+const PUBLIC_ONLY: AddressPolicy = { allowPrivate: false };
+
 export class RecipientKeyFinder {
   /** The HTTPS port directories are asked on; a test sets it to its own server's. */
   port: number;
   private readonly timeoutMs: number;
-  private readonly resolver: Resolver;
+  private readonly resolve: Resolve;
+  private readonly policy: AddressPolicy;
+  private readonly sandbox: boolean;
   private readonly extraCaFile: string | undefined;
   private readonly log: Logger | undefined;
   /** Made on first use: it reads the CA file, and takes ~15 ms of CPU to build. */
@@ -73,8 +82,9 @@ export class RecipientKeyFinder {
   constructor(options: RecipientKeyFinderOptions = {}) {
     this.port = options.port ?? 443;
     this.timeoutMs = options.timeoutMs ?? 3000;
-    this.resolver = new Resolver({ timeout: Math.min(1000, this.timeoutMs), tries: 2 });
-    if (options.dnsServers?.length) this.resolver.setServers(options.dnsServers);
+    this.resolve = makeResolver(options.dnsServers, Math.min(1000, this.timeoutMs));
+    this.policy = options.policy ?? PUBLIC_ONLY;
+    this.sandbox = options.sandbox ?? false;
     this.extraCaFile = options.extraCaFile;
     this.log = options.log;
   }
@@ -107,6 +117,7 @@ export class RecipientKeyFinder {
 
   /** The key the address's Web Key Directory publishes, from the cache while fresh; null for none. */
   async wkdKey(q: Queryable, orgId: string, address: string, now: Date): Promise<FoundKey | null> {
+    if (this.sandbox) return null;
     const normalized = address.trim().toLowerCase();
     const domain = normalized.slice(normalized.lastIndexOf('@') + 1);
     if ((this.noDirectory.get(domain) ?? 0) > now.getTime()) return null;
@@ -127,7 +138,8 @@ export class RecipientKeyFinder {
     // A kept key may have expired since it was fetched: then the directory is asked again.
     if (cached && !(cached.outcome === 'key' && cached.expiresAt && cached.expiresAt <= now)) return cached;
     const answer = await this.lookup(address, now);
-    if (answer.outcome === 'none' && answer.reason === NO_DIRECTORY)
+    // No directory host, or one the guard refuses: every address at the domain gets that answer.
+    if (answer.outcome === 'none' && (answer.reason === NO_DIRECTORY || answer.reason.startsWith(REFUSED)))
       this.noDirectory.set(domain, now.getTime() + WKD_CACHE_TTL.none);
     await writeWkdCache(q, orgId, address, answer, now, WKD_CACHE_TTL[answer.outcome]);
     return answer;
@@ -141,7 +153,8 @@ export class RecipientKeyFinder {
     let answer: WkdAnswer;
     try {
       const lookup = lookupWkd(address, {
-        resolve: (hostname) => this.resolve(hostname),
+        resolve: this.resolve,
+        policy: this.policy,
         port: this.port,
         secureContext: this.context(),
         timeoutMs: this.timeoutMs,
@@ -175,20 +188,10 @@ export class RecipientKeyFinder {
         { domain, reason: answer.reason, ms },
         'Web Key Directory lookup failed; no key for now',
       );
+    else if (answer.outcome === 'none' && answer.reason.startsWith(REFUSED))
+      this.log?.warn({ domain, reason: answer.reason, ms }, 'Web Key Directory host refused; no key');
     else this.log?.debug({ domain, outcome: answer.outcome, ms }, 'Web Key Directory lookup');
     return answer;
-  }
-
-  private async resolve(hostname: string): Promise<string> {
-    try {
-      const [ip] = await this.resolver.resolve4(hostname);
-      if (ip) return ip;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENODATA') throw err;
-    }
-    const [ip] = await this.resolver.resolve6(hostname);
-    if (!ip) throw Object.assign(new Error(`${hostname} has no address`), { code: 'ENODATA' });
-    return ip;
   }
 
   private context(): SecureContext {
@@ -203,14 +206,19 @@ export class RecipientKeyFinder {
 }
 
 /**
- * A directory that answered with nothing usable, or a domain with no directory host, is "no key";
+ * A directory that answered with nothing usable, a domain with no directory host, or a directory
+ * host the guard refuses (kept as long as "no key": an answer, not a passing failure) is "no key";
  * anything else (DNS failing, refused connections, certificates, HTTP errors, timeouts) is a
  * failure, kept only briefly.
  */
 const NO_DIRECTORY = 'the domain has no Web Key Directory host';
+const REFUSED = 'refused: ';
 
 function failure(err: NodeJS.ErrnoException): WkdAnswer {
   if (err instanceof WkdKeyRefused) return { outcome: 'none', reason: err.message };
-  if (NO_HOST.has(err.code ?? '')) return { outcome: 'none', reason: NO_DIRECTORY };
+  if (err instanceof HostRefused && err.code === 'forbidden')
+    return { outcome: 'none', reason: `${REFUSED}${err.message}` };
+  if (err instanceof HostRefused && NO_HOST.has(err.dnsCode ?? ''))
+    return { outcome: 'none', reason: NO_DIRECTORY };
   return { outcome: 'error', reason: err.message };
 }

@@ -2,17 +2,20 @@
 // keys over HTTPS at a path derived from the address. The advanced method (openpgpkey.<domain>)
 // comes first; the direct method (<domain> itself) only when that host does not exist. A key
 // found is validated like an upload; none published is null, an answer with no usable key a
-// WkdKeyRefused, any other failure on the way an error.
+// WkdKeyRefused, a directory host the guard refuses (a private address) a HostRefused, any other
+// failure on the way an error.
 import { createHash } from 'node:crypto';
-import https from 'node:https';
-import type { ConnectionOptions, SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import * as openpgp from 'openpgp';
+import { type AddressPolicy, guardedGet, HostRefused, type Resolve } from '../net-guard/index.ts';
 import { parseRecipientKey } from './parse.ts';
 import type { ParsedRecipientKey } from './types.ts';
 
 export interface WkdOptions {
-  /** Hostname to IP address; throws when the name does not exist. Injected so tests can pin DNS. */
-  resolve(hostname: string): Promise<string>;
+  /** Host name to addresses; throws when the name does not exist. Injected so tests can pin DNS. */
+  resolve: Resolve;
+  /** Where the directory may be: its host's addresses are checked before any connection. */
+  policy: AddressPolicy;
   /** 443 unless a test says otherwise. */
   port?: number;
   /** Trusted roots in place of the system's (tests use their own CA). */
@@ -65,18 +68,15 @@ export function wkdUrls(address: string): { advanced: URL; direct: URL } {
 export async function lookupWkd(address: string, options: WkdOptions): Promise<WkdKey | null> {
   const urls = wkdUrls(address);
   let method: WkdKey['method'] = 'advanced';
-  let url = urls.advanced;
-  let ip: string;
+  let body: Buffer | null;
   try {
-    ip = await options.resolve(url.hostname);
+    body = await fetchKey(urls.advanced, options);
   } catch (err) {
     // The draft's rule: direct only when the subdomain does not exist, not when DNS is failing.
-    if (!NO_HOST.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    if (!(err instanceof HostRefused && NO_HOST.has(err.dnsCode ?? ''))) throw err;
     method = 'direct';
-    url = urls.direct;
-    ip = await options.resolve(url.hostname);
+    body = await fetchKey(urls.direct, options);
   }
-  const body = await fetchKey(url, ip, options);
   if (!body) return null;
   return { method, key: await bestKey(body, address, options.now ?? new Date()) };
 }
@@ -111,51 +111,21 @@ async function bestKey(body: Buffer, address: string, now: Date): Promise<Parsed
   });
 }
 
-/** GET over HTTPS to `ip`, the certificate checked for the URL's hostname. null on 404. */
-function fetchKey(url: URL, ip: string, options: WkdOptions): Promise<Buffer | null> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  // https passes these on to tls.connect, which takes a ready-made context too.
-  const requestOptions: https.RequestOptions & ConnectionOptions = {
-    host: ip,
-    servername: url.hostname,
-    port: options.port ?? 443,
-    path: url.pathname + url.search,
-    headers: { host: url.hostname, accept: 'application/octet-stream' },
-    ca: options.ca,
-    secureContext: options.secureContext,
-    agent: false,
-  };
-  return new Promise((resolve, reject) => {
-    const request = https.get(requestOptions, (response) => {
-      if (response.statusCode === 404) {
-        response.resume();
-        resolve(null);
-        return;
-      }
-      if (response.statusCode !== 200) {
-        response.resume();
-        reject(new Error(`WKD lookup at ${url.hostname} answered HTTP ${response.statusCode}`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_BYTES)
-          request.destroy(new Error(`WKD answer from ${url.hostname} is over ${MAX_BYTES} bytes`));
-        else chunks.push(chunk);
-      });
-      response.on('end', () => resolve(Buffer.concat(chunks)));
-      response.on('error', reject);
-    });
-    // Bounds the whole exchange, not each pause in it: a slow drip is a timeout too.
-    const timer = setTimeout(
-      () => request.destroy(new Error(`WKD lookup at ${url.hostname} timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    request.on('error', reject);
-    request.on('close', () => clearTimeout(timer));
+/** GET over HTTPS, through the guard (src/net-guard). null on 404. */
+async function fetchKey(url: URL, options: WkdOptions): Promise<Buffer | null> {
+  const answer = await guardedGet(url, {
+    policy: options.policy,
+    resolve: options.resolve,
+    ...(options.port ? { port: options.port } : {}),
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(options.secureContext ? { secureContext: options.secureContext } : {}),
+    headers: { accept: 'application/octet-stream' },
+    timeoutMs: options.timeoutMs ?? 10_000,
+    maxBytes: MAX_BYTES,
   });
+  if (answer.status === 404) return null;
+  if (answer.status !== 200) throw new Error(`WKD lookup at ${url.hostname} answered HTTP ${answer.status}`);
+  return answer.body;
 }
 
 /** z-base-32 (as WKD uses it): 5 bits a character, most significant first. */

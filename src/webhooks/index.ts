@@ -3,16 +3,7 @@
 // public addresses only.
 export { WebhookDispatcher } from './dispatcher.ts';
 export { fanOut, fanOutOrg } from './fanout.ts';
-export {
-  addressAllowed,
-  classifyAddress,
-  makeResolver,
-  type Resolve,
-  resolveTarget,
-  type Target,
-  type TargetPolicy,
-  TargetRefused,
-} from './guard.ts';
+export { resolveTarget, type Target, type TargetPolicy, TargetRefused } from './guard.ts';
 export { webhookRoutes } from './routes.ts';
 export { DEFAULT_RETRY_SCHEDULE, describeSchedule, parseRetrySchedule } from './schedule.ts';
 export { keepAliveAgents, type SendOutcome, sendWebhook } from './send.ts';

@@ -4,7 +4,8 @@ import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { JobQueue } from '../queue/index.ts';
-import type { Resolve, TargetPolicy } from './guard.ts';
+import { AddressRanges, type Resolve } from '../net-guard/index.ts';
+import type { TargetPolicy } from './guard.ts';
 import { parseRetrySchedule } from './schedule.ts';
 
 /** Wakes a worker to send an endpoint what it is owed (one worker per endpoint at a time). */
@@ -47,7 +48,12 @@ export function webhookSettings(config: Config): WebhookSettings {
     throw new ConfigError([`SEALPOST_WEBHOOK_RETRY_SCHEDULE: ${(err as Error).message}`]);
   }
   return {
-    policy: { allowHttp: config.webhookAllowHttp, allowPrivate: config.webhookAllowPrivate },
+    policy: {
+      allowHttp: config.webhookAllowHttp,
+      allowPrivate: config.webhookAllowPrivate || AddressRanges.parse(config.fetchPrivateRanges ?? []),
+      // The sandbox's promise: nothing leaves the machine, so a webhook reaches only loopback.
+      loopbackOnly: config.mode === 'sandbox',
+    },
     connectTimeoutMs: config.webhookConnectTimeoutSeconds * 1000,
     timeoutMs: config.webhookTimeoutSeconds * 1000,
     schedule,

@@ -42,6 +42,34 @@ test('every mistake is named at once, one line each', () => {
   );
 });
 
+test('address lists: outbound addresses are addresses, private ranges are CIDR', () => {
+  const config = loadConfig({
+    SEALPOST_OUTBOUND_ADDRESSES: '192.0.2.10, 2001:db8::25',
+    SEALPOST_FETCH_PRIVATE_RANGES: '10.20.0.0/16,fd00:1::/48,127.0.0.1',
+  });
+  assert.deepEqual(config.outboundAddresses, ['192.0.2.10', '2001:db8::25']);
+  assert.deepEqual(config.fetchPrivateRanges, ['10.20.0.0/16', 'fd00:1::/48', '127.0.0.1']);
+  assert.throws(
+    () =>
+      loadConfig({
+        SEALPOST_OUTBOUND_ADDRESSES: '192.0.2.0/24',
+        SEALPOST_FETCH_PRIVATE_RANGES: '10.0.0.0/33',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(
+        err.message,
+        /SEALPOST_OUTBOUND_ADDRESSES: must list IP addresses .*not "192\.0\.2\.0\/24"/,
+      );
+      assert.match(
+        err.message,
+        /SEALPOST_FETCH_PRIVATE_RANGES: must list address ranges .*not "10\.0\.0\.0\/33"/,
+      );
+      return true;
+    },
+  );
+});
+
 test('a JSON file supplies settings; the environment wins over it; secrets are masked when shown', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-config-'));
   const file = join(dir, 'sealpost.json');

@@ -13,6 +13,9 @@ interface Rec {
   required: boolean;
   status?: string;
   detail?: string;
+  note?: string;
+  spf_results?: { address: string; result: string }[];
+  suggested_value?: string;
 }
 
 describeEachDb('sending domains', (suite) => {
@@ -22,6 +25,8 @@ describeEachDb('sending domains', (suite) => {
 
   before(async () => {
     dns = await startTestDns();
+    // Where Sealpost sends from: the mail hostname's address, which SPF records must authorise.
+    dns.setA('mail.sealpost.test', ['127.0.0.1']);
     server = await startTestServer(suite.testDb, {
       SEALPOST_DNS_SERVERS: dns.server,
       SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',
@@ -51,16 +56,19 @@ describeEachDb('sending domains', (suite) => {
     assert.match(dkim[0]!.name, /^sp[0-9a-f]{6}r\._domainkey\.clinic\.example$/);
     assert.match(dkim[0]!.value, /^v=DKIM1; k=rsa; p=MIIB/);
     assert.match(dkim[1]!.value, /^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=$/);
+    const spf = records.find((r) => r.purpose === 'spf')!;
     assert.deepEqual(
-      records.find((r) => r.purpose === 'spf'),
+      { ...spf, note: undefined },
       {
         type: 'TXT',
         name: 'clinic.example',
         value: 'v=spf1 a:mail.sealpost.test ~all',
         purpose: 'spf',
         required: true,
+        note: undefined,
       },
     );
+    assert.match(spf.note!, /One SPF record per domain/);
     assert.ok(
       records.some((r) => r.purpose === 'dmarc' && r.name === '_dmarc.clinic.example' && !r.required),
     );
@@ -123,11 +131,15 @@ describeEachDb('sending domains', (suite) => {
     assert.equal(byName.get(`dkim:${ed.name}`)!.status, 'mismatch');
     const spf = byName.get('spf:clinic.example')!;
     assert.equal(spf.status, 'mismatch');
-    assert.match(spf.detail!, /a:mail\.sealpost\.test/);
+    // The include names a domain with no SPF record: a permanent error, which Sealpost's own
+    // mechanism avoids only by coming first.
+    assert.deepEqual(spf.spf_results, [{ address: '127.0.0.1', result: 'permerror' }]);
+    assert.equal(spf.suggested_value, 'v=spf1 a:mail.sealpost.test include:_spf.other.example ~all');
+    assert.match(spf.detail!, /permerror.*publish instead: v=spf1 a:mail\.sealpost\.test include/);
     assert.equal(second.status, 'pending');
 
     dns.setTxt(ed.name, [ed.value]);
-    dns.setTxt('clinic.example', ['v=spf1 a:mail.sealpost.test include:_spf.other.example ~all']);
+    dns.setTxt('clinic.example', [spf.suggested_value!]);
     const third = (await call('POST', '/v1/domains/clinic.example/verify')).body;
     assert.equal(third.status, 'verified', JSON.stringify(third.last_check));
     assert.ok(third.verified_at);
@@ -164,5 +176,63 @@ describeEachDb('sending domains', (suite) => {
     }
     const unknown = await call('GET', '/v1/domains/nowhere.example');
     assert.equal(unknown.status, 404);
+  });
+
+  /** The SPF record's check for a domain whose zone publishes `spf`. */
+  const spfCheck = async (domain: string, spf: string, on: TestServer = server) => {
+    const added = await call('POST', '/v1/domains', { domain });
+    assert.ok(added.status === 201 || added.status === 409, added.text);
+    dns.setTxt(domain, [spf]);
+    const res = await on.request('POST', `/v1/domains/${domain}/verify`, { token: org.api_key });
+    assert.equal(res.status, 200, res.text);
+    return (res.body.last_check.records as Rec[]).find((r) => r.purpose === 'spf')!;
+  };
+
+  test('SPF is evaluated as receivers do it: ranges, include:, redirect= and mx pass', async () => {
+    // An address range, include: of a provider authorising by name, and redirect= to a record using mx.
+    dns.setTxt('_spf.provider.example', ['v=spf1 ip4:192.0.2.0/24 a:relay.provider.example -all']);
+    dns.setA('relay.provider.example', ['127.0.0.1']);
+    dns.setTxt('_spf.hosted.example', ['v=spf1 mx:hosted.example -all']);
+    dns.setMx('hosted.example', [{ exchange: 'mx.hosted.example', priority: 10 }]);
+    dns.setA('mx.hosted.example', ['127.0.0.1']);
+    for (const [domain, spf] of [
+      ['range.example', 'v=spf1 ip4:127.0.0.0/8 -all'],
+      ['include.example', 'v=spf1 ip4:198.51.100.7 include:_spf.provider.example -all'],
+      ['redirect.example', 'v=spf1 redirect=_spf.hosted.example'],
+    ] as const) {
+      const check = await spfCheck(domain, spf);
+      assert.equal(check.status, 'ok', `${domain}: ${JSON.stringify(check)}`);
+      assert.deepEqual(check.spf_results, [{ address: '127.0.0.1', result: 'pass' }]);
+      assert.equal(check.suggested_value, undefined);
+    }
+  });
+
+  test('a record that does not authorise Sealpost gets a valid suggestion, which then passes', async () => {
+    const check = await spfCheck('elsewhere.example', 'v=spf1 ip4:192.0.2.10 -all');
+    assert.equal(check.status, 'mismatch');
+    assert.deepEqual(check.spf_results, [{ address: '127.0.0.1', result: 'fail' }]);
+    assert.equal(check.suggested_value, 'v=spf1 ip4:192.0.2.10 a:mail.sealpost.test -all');
+    assert.match(check.detail!, /does not authorise 127\.0\.0\.1 \(fail\); publish instead: v=spf1 /);
+    const fixed = await spfCheck('elsewhere.example', check.suggested_value!);
+    assert.equal(fixed.status, 'ok', JSON.stringify(fixed));
+  });
+
+  test('a mail hostname that is an address: the record is judged for that address, and ip4: suggested', async () => {
+    // The zone that was told "does not authorise 127.0.0.1 (add a:127.0.0.1)", which is not SPF.
+    const literal = await startTestServer(suite.testDb, {
+      SEALPOST_DNS_SERVERS: dns.server,
+      SEALPOST_MAIL_HOSTNAME: '127.0.0.1',
+    });
+    try {
+      const ok = await spfCheck('loopback.example', 'v=spf1 ip4:127.0.0.0/8 -all', literal);
+      assert.equal(ok.status, 'ok', JSON.stringify(ok));
+      assert.equal(ok.value, 'v=spf1 ip4:127.0.0.1 ~all');
+      const failing = await spfCheck('loopback.example', 'v=spf1 mx ~all', literal);
+      assert.deepEqual(failing.spf_results, [{ address: '127.0.0.1', result: 'softfail' }]);
+      assert.equal(failing.suggested_value, 'v=spf1 mx ip4:127.0.0.1 ~all');
+      assert.doesNotMatch(failing.detail!, /a:127/);
+    } finally {
+      await literal.close();
+    }
   });
 });

@@ -35,6 +35,7 @@ describeEachDb('messages API', (suite) => {
 
   before(async () => {
     dns = await startTestDns();
+    dns.setA('mail.sealpost.test', ['127.0.0.1']); // where Sealpost sends from: what SPF authorises
     server = await startTestServer(suite.testDb, {
       SEALPOST_DNS_SERVERS: dns.server,
       SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',

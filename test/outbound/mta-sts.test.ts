@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
+import { createLogger } from '../../src/log/index.ts';
 import { Outbound, type SendOutcome, type SendRequest } from '../../src/outbound/index.ts';
 import { type MailWorld, startMailWorld } from '../support/mail-world.ts';
 
@@ -116,4 +117,25 @@ test('a policy is fetched again only when its id changes', async (t) => {
   clock += 10 * MINUTE;
   assert.match(status(await out.send(request('sts-id.test'))), /matches its MTA-STS policy/);
   assert.equal(world.mtaStsFetches('sts-id.test'), 2);
+});
+
+test('a policy host on a private address outside the allowed ranges is never fetched, and the refusal is logged', async (t) => {
+  // An enforce policy that names no MX host: fetched, it would stop the mail (tls_failed).
+  world.addDomain('sts-inside.test', 'tls');
+  world.setMtaSts('sts-inside.test', { mode: 'enforce', mx: ['*.elsewhere.test'] });
+  const logged: { msg: string; domain: string; reason: string }[] = [];
+  const log = createLogger('warn', { write: (line: string) => void logged.push(JSON.parse(line)) });
+  // The operator allows one partner host, not the policy host's address (127.0.0.30).
+  const out = new Outbound(
+    { ...world.outboundOptions(), privateRanges: ['127.0.0.2/32'] },
+    { now: () => clock, log },
+  );
+  t.after(() => out.close());
+  assert.equal(status(await out.send(request('sts-inside.test'))), 'delivered');
+  assert.equal(world.mtaStsFetches('sts-inside.test'), 0);
+  assert.deepEqual(
+    logged.map((l) => [l.msg, l.domain]),
+    [['MTA-STS policy host refused; no policy', 'sts-inside.test']],
+  );
+  assert.match(logged[0]!.reason, /mta-sts\.sts-inside\.test resolves to 127\.0\.0\.30, a private address/);
 });

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { AddressRanges } from '../../src/net-guard/index.ts';
 import {
   addRecipientKey,
   parseRecipientKey,
@@ -22,6 +23,8 @@ import { createTestCa } from '../support/test-ca.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+/** The directory is on loopback, which the finder reaches only where an operator allows it. */
+const policy = { allowPrivate: AddressRanges.parse(['127.0.0.1/32']) };
 
 let dns: TestDns;
 let server: Server;
@@ -56,7 +59,7 @@ before(async () => {
   const { key, cert } = await ca.issue(['openpgpkey.example.net']);
   server = createServer({ key, cert }, (req, res) => {
     asked.push(new URL(req.url ?? '/', 'https://x').searchParams.get('l') ?? '');
-    const body = served.get(`${req.headers.host} ${req.url}`);
+    const body = served.get(`${req.headers.host?.replace(/:\d+$/, '')} ${req.url}`);
     if (body === 'hang') return;
     if (!body) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
@@ -83,6 +86,7 @@ describeEachDb('Recipient key finder', (suite) => {
       dnsServers: [dns.server],
       extraCaFile: join(caDir, 'ca.pem'),
       port,
+      policy,
       ...options,
     });
   /** An organisation with no uploaded keys. */
@@ -207,7 +211,7 @@ describeEachDb('Recipient key finder', (suite) => {
 
   test('a certificate the finder does not trust is a failure, not a key', async () => {
     asked.length = 0;
-    const untrusting = new RecipientKeyFinder({ dnsServers: [dns.server], port });
+    const untrusting = new RecipientKeyFinder({ dnsServers: [dns.server], port, policy });
     const found = await untrusting.find(suite.db, org, 'crowd@example.net', new Date());
     assert.deepEqual(found, { pgp: [], smime: [] });
     const failure = await cached('crowd@example.net');

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
+import { AddressRanges, HostRefused } from '../../src/net-guard/index.ts';
 import { lookupWkd, WkdKeyRefused, wkdUrls } from '../../src/recipient-keys/wkd.ts';
 import { type PgpKeyPair, pgpKeyPair } from '../support/keys.ts';
 import { createTestCa, type TestCa } from '../support/test-ca.ts';
@@ -34,11 +35,16 @@ describe('Web Key Directory lookup over HTTPS', () => {
   const requests: string[] = [];
   /** Names that exist, all on loopback; others do not resolve. */
   let names: Set<string>;
+  /** The names asked of DNS. */
+  const resolved: string[] = [];
   const resolve = async (hostname: string) => {
+    resolved.push(hostname);
     if (!names.has(hostname)) throw Object.assign(new Error(`${hostname} not found`), { code: 'ENOTFOUND' });
-    return '127.0.0.1';
+    return ['127.0.0.1'];
   };
-  const options = () => ({ resolve, port, ca: ca.certPem, timeoutMs: 2000 });
+  // The directory is on loopback: this test allows it, as an operator allows a partner network.
+  const policy = { allowPrivate: AddressRanges.parse(['127.0.0.0/8']) };
+  const options = () => ({ resolve, policy, port, ca: ca.certPem, timeoutMs: 2000 });
   const at = (url: URL) => `${url.hostname} ${url.pathname}${url.search}`;
 
   before(async () => {
@@ -46,7 +52,7 @@ describe('Web Key Directory lookup over HTTPS', () => {
     patient = await pgpKeyPair();
     const { key, cert } = await ca.issue(['openpgpkey.example.net', 'example.net']);
     server = createServer({ key, cert }, (req, res) => {
-      const where = `${req.headers.host} ${req.url}`;
+      const where = `${req.headers.host?.replace(/:\d+$/, '')} ${req.url}`;
       requests.push(where);
       const body = served.get(where);
       if (body === 'hang') return; // never answers
@@ -63,6 +69,7 @@ describe('Web Key Directory lookup over HTTPS', () => {
   const reset = (existing: string[]) => {
     served.clear();
     requests.length = 0;
+    resolved.length = 0;
     names = new Set(existing);
   };
 
@@ -75,6 +82,8 @@ describe('Web Key Directory lookup over HTTPS', () => {
     assert.equal(found.key.kind, 'pgp');
     assert.equal(found.key.fingerprint, patient.fingerprint);
     assert.deepEqual(requests, [at(advanced)]);
+    // Resolved once and checked; the connection went to that address, with no second lookup.
+    assert.deepEqual(resolved, ['openpgpkey.example.net']);
   });
 
   test('the direct method only when openpgpkey.<domain> does not exist', async () => {
@@ -137,11 +146,46 @@ describe('Web Key Directory lookup over HTTPS', () => {
     );
     assert.ok(Date.now() - started < 1500);
     reset([]);
-    await assert.rejects(lookupWkd('patient@example.net', options()), /example\.net not found/);
+    await assert.rejects(
+      lookupWkd('patient@example.net', options()),
+      /example\.net does not resolve \(ENOTFOUND\)/,
+    );
   });
 
   test('the certificate must be for the host asked', async () => {
     reset(['openpgpkey.example.org']);
     await assert.rejects(lookupWkd('patient@example.org', options()), /altnames|does not match/i);
+  });
+
+  test('a directory on an address the guard refuses is never contacted', async () => {
+    reset(['openpgpkey.example.net', 'example.net']);
+    const { advanced } = wkdUrls('patient@example.net');
+    served.set(at(advanced), await binary(patient.publicKey));
+    const refused = async (options: Parameters<typeof lookupWkd>[1], why: RegExp) => {
+      const err = await lookupWkd('patient@example.net', options).then(
+        () => assert.fail('the directory was asked'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof HostRefused, String(err));
+      assert.equal(err.code, 'forbidden');
+      assert.match(err.message, why);
+    };
+    // Loopback, unless the operator allows its range; another private range does not do.
+    await refused(
+      { ...options(), policy: { allowPrivate: false } },
+      /resolves to 127\.0\.0\.1, a private address/,
+    );
+    const partner = { allowPrivate: AddressRanges.parse(['10.20.0.0/16', '127.0.0.2/32']) };
+    await refused({ ...options(), policy: partner }, /127\.0\.0\.1, a private address/);
+    // A name answering one public and one private address (how rebinding starts) is refused whole.
+    const mixed = async () => ['93.184.215.14', '169.254.169.254'];
+    await refused({ ...options(), resolve: mixed }, /169\.254\.169\.254, a private address/);
+    // Reserved addresses never, whatever is allowed.
+    await refused({ ...options(), resolve: async () => ['0.0.0.0'] }, /a reserved address/);
+    await refused(
+      { ...options(), resolve: async () => ['::ffff:127.0.0.1'], policy: { allowPrivate: false } },
+      /private/,
+    );
+    assert.deepEqual(requests, []);
   });
 });

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { App } from '../../src/app/index.ts';
 import { loadMasterKeys } from '../../src/crypto/index.ts';
@@ -10,6 +16,7 @@ import { describeEachDb } from '../support/db.ts';
 import { startTestDns, type TestDns } from '../support/dns.ts';
 import { gnupgHome, pgpKeyPair, smimeIdentity } from '../support/keys.ts';
 import { verifiedDomain } from '../support/sending.ts';
+import { createTestCa } from '../support/test-ca.ts';
 
 // Sandbox mode: the whole pipeline runs and the result is captured, never sent. There is no mail
 // server anywhere in this test: a delivery attempt would fail, not pass.
@@ -26,17 +33,43 @@ describeEachDb('sandbox mode', (suite) => {
   let dns: TestDns;
   let server: TestServer;
   let org: InitResult;
+  /** A Web Key Directory on loopback, which a production server would ask (its range allowed). */
+  let directory: Server;
+  let directoryConnections = 0;
+  let caDir: string;
   const pgp = pgpKeyPair({ email: 'pgp@tls.example.test' });
   const api = (method: string, path: string, body?: unknown) =>
     server.request(method, path, { token: org.api_key, body });
 
   before(async () => {
-    dns = await startTestDns(); // for the sending domain's verification only
+    dns = await startTestDns(); // for the sending domain's verification, and the directory below
+    const ca = await createTestCa();
+    caDir = mkdtempSync(join(tmpdir(), 'sealpost-ca-'));
+    writeFileSync(join(caDir, 'ca.pem'), ca.certPem);
+    const published = (
+      await openpgp.readKey({ armoredKey: (await pgpKeyPair({ email: 'wkd@tls.example.test' })).publicKey })
+    ).write();
+    directory = createServer(await ca.issue(['openpgpkey.tls.example.test']), (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(published),
+    );
+    directory.on('connection', () => directoryConnections++);
+    await new Promise<void>((done) => directory.listen(0, '127.0.0.52', done));
+    dns.setA('openpgpkey.tls.example.test', ['127.0.0.52']);
+    dns.setA('hooks.example.test', ['93.184.215.14']);
     server = await startTestServer(
       suite.testDb,
-      { SEALPOST_MODE: 'sandbox', SEALPOST_DNS_SERVERS: dns.server, SEALPOST_DELIVERY_PORT: '9' },
+      {
+        SEALPOST_MODE: 'sandbox',
+        SEALPOST_DNS_SERVERS: dns.server,
+        SEALPOST_DELIVERY_PORT: '9',
+        SEALPOST_OUTBOUND_ADDRESSES: '127.0.0.1',
+        SEALPOST_EXTRA_CA_FILE: join(caDir, 'ca.pem'),
+        // Loopback is allowed, so only the sandbox rule keeps the directory unasked.
+        SEALPOST_FETCH_PRIVATE_RANGES: '127.0.0.0/8',
+      },
       { roles: ['api', 'worker'] },
     );
+    server.app.keyFinder.port = (directory.address() as AddressInfo).port;
     org = await server.createOrg('Sandbox Clinic');
     await verifiedDomain(server, dns, org.api_key, 'clinic.test');
     await api('POST', '/v1/recipient-keys', { address: 'pgp@tls.example.test', key: (await pgp).publicKey });
@@ -46,6 +79,8 @@ describeEachDb('sandbox mode', (suite) => {
   after(async () => {
     await server.close();
     await dns.close();
+    directory.close();
+    rmSync(caDir, { recursive: true, force: true });
   });
 
   test('every method runs and is captured as it would have left, with its reason; nothing is sent', async () => {
@@ -122,6 +157,30 @@ describeEachDb('sandbox mode', (suite) => {
       token: other.api_key,
     });
     assert.equal(foreign.status, 404);
+  });
+
+  test('nothing leaves the machine: no Web Key Directory is asked, and webhooks reach only loopback', async () => {
+    const sent = await api('POST', '/v1/messages', {
+      from: 'care@clinic.test',
+      to: ['wkd@tls.example.test'],
+      subject: 'Results',
+      text: 'Your results are ready.',
+    });
+    assert.equal(sent.status, 202, sent.text);
+    for (const until = Date.now() + 20_000; Date.now() < until;) {
+      if ((await api('GET', `/v1/messages/${sent.body.id}`)).body.status === 'done') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [capture] = (await api('GET', `/v1/sandbox/messages?message_id=${sent.body.id}`)).body.data;
+    assert.equal(capture.method, 'tls', 'the published key was never looked up');
+    assert.equal(directoryConnections, 0);
+
+    const away = await api('POST', '/v1/webhooks', { url: 'https://hooks.example.test/in' });
+    assert.equal(away.status, 422, away.text);
+    assert.equal(away.body.code, 'webhook_url_forbidden');
+    assert.match(away.body.detail, /in sandbox mode nothing leaves/);
+    const here = await api('POST', '/v1/webhooks', { url: 'https://127.0.0.1:9/in' });
+    assert.equal(here.status, 201, here.text);
   });
 
   test('a message accepted in the sandbox is never delivered, even by a production worker after the switch', async () => {

@@ -59,7 +59,10 @@ describeEachDb('SecureLine policy API', (suite) => {
   let org: InitResult;
   before(async () => {
     dns = await startTestDns();
-    server = await startTestServer(suite.testDb, { SEALPOST_DNS_SERVERS: dns.server });
+    server = await startTestServer(suite.testDb, {
+      SEALPOST_DNS_SERVERS: dns.server,
+      SEALPOST_OUTBOUND_ADDRESSES: '127.0.0.1',
+    });
     org = await server.createOrg('Policy Clinic');
     await verifiedDomain(server, dns, org.api_key, 'policy.test');
   });

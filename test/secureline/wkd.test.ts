@@ -19,6 +19,8 @@ const MARKER = 'PHI-MARKER-WKD-4410';
 const TEXT = `Dear patient, your results are ready. Reference ${MARKER}.`;
 /** The directory's own address on loopback, clear of the mail world's. */
 const WKD_ADDRESS = '127.0.0.50';
+/** Another directory, on a private address the operator has not allowed. */
+const INSIDE_ADDRESS = '127.0.0.51';
 
 interface Recipient {
   address: string;
@@ -32,9 +34,12 @@ describeEachDb('SecureLine with a Web Key Directory', (suite) => {
   let server: TestServer;
   let org: InitResult;
   let directory: Server;
+  let inside: Server;
   let recipient: PgpKeyPair;
   /** The local parts the directory was asked for. */
   const asked: string[] = [];
+  /** Requests the directory on the address not allowed received. */
+  let insideRequests = 0;
 
   const api = (method: string, path: string, body?: unknown) =>
     server.request(method, path, { token: org.api_key, body });
@@ -49,14 +54,27 @@ describeEachDb('SecureLine with a Web Key Directory', (suite) => {
     // openpgpkey.tls.test publishes the key, in binary as the draft says.
     const url = wkdUrls('wkd@tls.test').advanced;
     const published = Buffer.from((await openpgp.readKey({ armoredKey: recipient.publicKey })).write());
+    let port = 0;
     directory = createServer(await world.ca.issue(['openpgpkey.tls.test']), (req, res) => {
       asked.push(new URL(req.url ?? '/', 'https://x').searchParams.get('l') ?? '');
-      if (req.headers.host === url.hostname && req.url === url.pathname + url.search)
+      if (req.headers.host === `${url.hostname}:${port}` && req.url === url.pathname + url.search)
         res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(published);
       else res.writeHead(404).end();
     });
     await new Promise<void>((done) => directory.listen(0, WKD_ADDRESS, done));
     world.dns.setA('openpgpkey.tls.test', [WKD_ADDRESS]);
+    // inside.test's directory publishes a key too, from an address inside the network.
+    const insideKey = await pgpKeyPair({ email: 'wkd@inside.test' });
+    const insidePublished = Buffer.from((await openpgp.readKey({ armoredKey: insideKey.publicKey })).write());
+    inside = createServer(await world.ca.issue(['openpgpkey.inside.test']), (_req, res) => {
+      insideRequests++;
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(insidePublished);
+    });
+    inside.on('connection', () => insideRequests++);
+    port = (directory.address() as AddressInfo).port;
+    await new Promise<void>((done) => inside.listen(port, INSIDE_ADDRESS, done));
+    world.addDomain('inside.test', 'tls');
+    world.dns.setA('openpgpkey.inside.test', [INSIDE_ADDRESS]);
 
     server = await startTestServer(
       suite.testDb,
@@ -65,18 +83,22 @@ describeEachDb('SecureLine with a Web Key Directory', (suite) => {
         SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',
         SEALPOST_PUBLIC_URL: 'https://secure.sealpost.test',
         SEALPOST_DELIVERY_RETRY_SECONDS: '1',
+        // The operator allows the first directory's address, not the whole loopback range.
+        SEALPOST_FETCH_PRIVATE_RANGES: `${WKD_ADDRESS}/32`,
       },
       { roles: ['api', 'worker'] },
     );
-    // Directories listen on 443; this one on whatever port it was given.
-    server.app.keyFinder.port = (directory.address() as AddressInfo).port;
+    // Directories listen on 443; these on whatever port they were given.
+    server.app.keyFinder.port = port;
     org = await server.createOrg('WKD Clinic');
     await verifiedDomain(server, world.dns, org.api_key, 'clinic.test');
   });
   after(async () => {
     await server.close();
-    directory.closeAllConnections();
-    directory.close();
+    for (const server of [directory, inside]) {
+      server.closeAllConnections();
+      server.close();
+    }
     await world.close();
   });
 
@@ -133,5 +155,29 @@ describeEachDb('SecureLine with a Web Key Directory', (suite) => {
       await home.dispose();
     }
     world.assertNoViolations();
+  });
+
+  test('a directory on a private address the operator did not allow is never contacted: TLS, and why is kept', async () => {
+    world.reset();
+    const res = await api('POST', '/v1/messages', {
+      from: 'care@clinic.test',
+      to: ['wkd@inside.test'],
+      subject: 'Your lab results',
+      text: TEXT,
+    });
+    assert.equal(res.status, 202, res.text);
+    const [delivered] = await settle(res.body.id);
+    assert.equal(delivered!.state, 'delivered');
+    assert.equal(delivered!.method, 'tls');
+    assert.equal(insideRequests, 0, 'not even a connection');
+    const { rows } = await suite.db.query<{ outcome: string; reason: string }>(
+      'SELECT outcome, reason FROM wkd_cache WHERE org_id = $1 AND address = $2',
+      [org.org_id, 'wkd@inside.test'],
+    );
+    assert.equal(rows[0]?.outcome, 'none');
+    assert.match(
+      rows[0]!.reason,
+      /^refused: The host openpgpkey\.inside\.test resolves to 127\.0\.0\.51, a private address/,
+    );
   });
 });

@@ -16,6 +16,8 @@
 //   tls12.test       MX 10 mx.tls12.test      127.0.0.11  STARTTLS, TLS 1.2 at most
 //   nullmx.test      MX 0 .                               (RFC 7505: accepts no mail)
 //   servfail.test    SERVFAIL on every question
+//   mail.sealpost.test                        127.0.0.1   Sealpost itself, sending from loopback:
+//                                                         what SPF records here authorise
 //   any other name   NXDOMAIN
 //
 // MTA-STS policies (setMtaSts) are served over HTTPS from 127.0.0.30 on the same port.
@@ -143,6 +145,12 @@ interface ReceiverState extends Receiver {
   /** TLS protocol of each secured session, by session id. */
   protocols: Map<string, string>;
 }
+
+/** Where this world lives: every host in it is on loopback. */
+const LOOPBACK_RANGE = '127.0.0.0/8';
+/** The mail hostname tests give Sealpost, and the address it sends from. */
+const SENDER_HOSTNAME = 'mail.sealpost.test';
+const SENDER_ADDRESS = '127.0.0.1';
 
 const SEEDED: [string, ReceiverOptions][] = [
   ['tls', { address: '127.0.0.2' }],
@@ -417,6 +425,7 @@ export async function startMailWorld(): Promise<MailWorld> {
   dns.setA('mx2.backup.test', [tlsAddress]);
   dns.setA('aonly.test', [tlsAddress]);
   dns.setNullMx('nullmx.test');
+  dns.setA(SENDER_HOSTNAME, [SENDER_ADDRESS]);
   dns.setFailure('servfail.test', 'servfail');
 
   function receiver(name: string): ReceiverState {
@@ -514,6 +523,8 @@ export async function startMailWorld(): Promise<MailWorld> {
         httpsPort: port,
         extraCa: ca.certPem,
         heloName: 'sender.sealpost.test',
+        // Policy hosts here are on loopback, which Sealpost reaches only where it is allowed.
+        privateRanges: [LOOPBACK_RANGE],
       };
     },
     env() {
@@ -521,6 +532,9 @@ export async function startMailWorld(): Promise<MailWorld> {
         SEALPOST_DNS_SERVERS: dns.server,
         SEALPOST_DELIVERY_PORT: String(port),
         SEALPOST_EXTRA_CA_FILE: writeCaFile(),
+        SEALPOST_FETCH_PRIVATE_RANGES: LOOPBACK_RANGE,
+        // Whatever its mail hostname, Sealpost reaches this world from loopback.
+        SEALPOST_OUTBOUND_ADDRESSES: SENDER_ADDRESS,
       };
     },
     reset() {

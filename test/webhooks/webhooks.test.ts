@@ -363,7 +363,7 @@ describeEachDb('webhooks', (suite) => {
     assert.equal(receiver.at('/landing').length, 0, 'the redirect target was never asked');
 
     // Where private addresses are not allowed (the default), loopback and private hosts are refused.
-    const strict = await startTestServer(suite.testDb, world.env());
+    const strict = await startTestServer(suite.testDb, { ...world.env(), SEALPOST_FETCH_PRIVATE_RANGES: '' });
     try {
       for (const url of [
         receiver.url(HOST, '/private'), // resolves to 127.0.0.1
