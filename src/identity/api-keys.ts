@@ -109,6 +109,16 @@ export async function getApiKey(q: Queryable, orgId: string, keyId: string): Pro
   return rows[0] ? toApiKey(rows[0]) : null;
 }
 
+/**
+ * Refuses (403) to let someone revoke or change a key that holds scopes they do not: a narrow key
+ * or role cannot take away, or tamper with, a broader one.
+ */
+export function requireHeldScopes(key: Pick<ApiKey, 'scopes'>, held: readonly string[], verb: string): void {
+  const beyond = key.scopes.filter((s) => !held.includes(s));
+  if (beyond.length > 0)
+    throw errors.forbidden(`You cannot ${verb} a key holding scopes you do not hold: ${beyond.join(', ')}.`);
+}
+
 /** Revokes the key; true when it was active until now. */
 export async function revokeApiKey(q: Queryable, orgId: string, keyId: string): Promise<boolean> {
   const { rowCount } = await q.query(

@@ -3,7 +3,7 @@ import { errors } from '../errors/index.ts';
 import { auditContext } from '../http/request-context.ts';
 import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
-import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
+import { createApiKey, getApiKey, listApiKeys, requireHeldScopes, revokeApiKey } from './api-keys.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { IdentityDeps } from './service.ts';
 import { recentAuth } from './staff-auth.ts';
@@ -144,14 +144,19 @@ export function identityRoutes(deps: IdentityDeps) {
         schema: {
           tags: ['api keys'],
           summary: 'Revoke an API key at once',
+          description: 'Refused with 403 when the key holds a scope you do not hold.',
           params: KeyParams,
-          response: { 204: Type.Null(), 404: Problem },
+          response: { 204: Type.Null(), 403: Problem, 404: Problem },
         },
       },
       async (request, reply) => {
+        const { orgId } = request.auth;
         const { id } = request.params;
-        const revoked = await deps.db.transaction(async (tx) => {
-          if (!(await revokeApiKey(tx, request.auth.orgId, id))) return false;
+        await deps.db.transaction(async (tx) => {
+          const key = await getApiKey(tx, orgId, id);
+          if (!key) throw errors.notFound('The API key');
+          requireHeldScopes(key, request.auth.scopes, 'revoke');
+          if (!(await revokeApiKey(tx, orgId, id))) return;
           await deps.audit(tx, {
             ...auditContext(request),
             action: 'api_key.revoked',
@@ -159,10 +164,7 @@ export function identityRoutes(deps: IdentityDeps) {
             objectId: id,
             outcome: 'success',
           });
-          return true;
         });
-        if (!revoked && !(await getApiKey(deps.db, request.auth.orgId, id)))
-          throw errors.notFound('The API key');
         reply.code(204);
       },
     );

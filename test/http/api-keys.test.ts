@@ -106,6 +106,33 @@ describeEachDb('API keys over HTTP', (suite) => {
     assert.equal(await countKeys(), before);
   });
 
+  test('nobody revokes a key holding scopes they do not hold', async () => {
+    const narrow = await server.request('POST', '/v1/api-keys', {
+      token: org.api_key,
+      body: { name: 'key admin', scopes: ['api_keys:manage'] },
+    });
+    const token = narrow.body.token as string;
+    const ownerKeyId = /^spk_([0-9a-f]{16})_/.exec(org.api_key)![1]!;
+
+    const revoke = await server.request('DELETE', `/v1/api-keys/${ownerKeyId}`, { token });
+    assert.equal(revoke.status, 403);
+    assert.equal(revoke.body.code, 'forbidden');
+    assert.match(revoke.body.detail, /cannot revoke a key holding scopes you do not hold: .*audit:read/);
+    const owner = await server.request('GET', `/v1/api-keys/${ownerKeyId}`, { token: org.api_key });
+    assert.deepEqual([owner.status, owner.body.revoked_at], [200, null]);
+
+    // Within its own scopes it revokes keys as before, itself included.
+    const peer = await server.request('POST', '/v1/api-keys', {
+      token,
+      body: { name: 'peer', scopes: ['api_keys:manage'] },
+    });
+    assert.equal(peer.status, 201);
+    assert.equal((await server.request('DELETE', `/v1/api-keys/${peer.body.id}`, { token })).status, 204);
+    assert.equal((await server.request('DELETE', `/v1/api-keys/${'0'.repeat(16)}`, { token })).status, 404);
+    assert.equal((await server.request('DELETE', `/v1/api-keys/${narrow.body.id}`, { token })).status, 204);
+    assert.equal((await server.request('GET', '/v1/organization', { token: org.api_key })).status, 200);
+  });
+
   test('bad input is a clear problem and stores nothing', async () => {
     const before = await countKeys();
     const cases: {
