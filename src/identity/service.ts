@@ -196,6 +196,7 @@ export class IdentityService {
       orgId: key.orgId,
       actor: { type: 'api_key', id: key.keyId, label: `spk_${key.keyId}` },
       scopes: held ? key.scopes.filter((s) => held.includes(s)) : key.scopes,
+      rateLimitPerMinute: key.rateLimitPerMinute,
     };
   }
 

@@ -106,7 +106,7 @@ describeEachDb('API keys over HTTP', (suite) => {
     assert.equal(await countKeys(), before);
   });
 
-  test('nobody revokes a key holding scopes they do not hold', async () => {
+  test('nobody revokes or changes a key holding scopes they do not hold', async () => {
     const narrow = await server.request('POST', '/v1/api-keys', {
       token: org.api_key,
       body: { name: 'key admin', scopes: ['api_keys:manage'] },
@@ -118,15 +118,29 @@ describeEachDb('API keys over HTTP', (suite) => {
     assert.equal(revoke.status, 403);
     assert.equal(revoke.body.code, 'forbidden');
     assert.match(revoke.body.detail, /cannot revoke a key holding scopes you do not hold: .*audit:read/);
+    const change = await server.request('PATCH', `/v1/api-keys/${ownerKeyId}`, {
+      token,
+      body: { name: 'taken over', rate_limit_per_minute: 1 },
+    });
+    assert.equal(change.status, 403);
+    assert.match(change.body.detail, /cannot change a key/);
     const owner = await server.request('GET', `/v1/api-keys/${ownerKeyId}`, { token: org.api_key });
-    assert.deepEqual([owner.status, owner.body.revoked_at], [200, null]);
+    assert.deepEqual(
+      [owner.status, owner.body.name, owner.body.rate_limit_per_minute, owner.body.revoked_at],
+      [200, 'First API key', null, null],
+    );
 
-    // Within its own scopes it revokes keys as before, itself included.
+    // Within its own scopes it manages keys as before, itself included.
     const peer = await server.request('POST', '/v1/api-keys', {
       token,
       body: { name: 'peer', scopes: ['api_keys:manage'] },
     });
     assert.equal(peer.status, 201);
+    assert.equal(
+      (await server.request('PATCH', `/v1/api-keys/${peer.body.id}`, { token, body: { name: 'renamed' } }))
+        .status,
+      200,
+    );
     assert.equal((await server.request('DELETE', `/v1/api-keys/${peer.body.id}`, { token })).status, 204);
     assert.equal((await server.request('DELETE', `/v1/api-keys/${'0'.repeat(16)}`, { token })).status, 404);
     assert.equal((await server.request('DELETE', `/v1/api-keys/${narrow.body.id}`, { token })).status, 204);
