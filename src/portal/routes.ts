@@ -351,11 +351,10 @@ export function portalRoutes(deps: PortalDeps) {
     const c = await contextFor(request, reply, p);
     reply.header('content-security-policy', portalCsp(request.query?.images === 'show'));
     if (!p) {
-      await deps.stageAudit(deps.db, {
+      deps.tallyAudit({
         orgId: SYSTEM_ORG_ID,
         actor: { type: 'system', id: 'portal', label: 'portal' },
         ip: request.ip,
-        requestId: request.id,
         action: 'portal.link_invalid',
         objectType: 'portal_link',
         objectId: 'unknown',

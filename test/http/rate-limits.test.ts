@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { SYSTEM_ORG_ID, TALLY_WINDOW_MS } from '../../src/audit/index.ts';
 import { clientSource } from '../../src/http/client-source.ts';
 import { RateLimiter } from '../../src/http/rate-limit.ts';
 import type { InitResult } from '../../src/identity/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
 
-// Rate limits as an attacker meets them, over HTTP. The server trusts X-Forwarded-For (as behind
-// a reverse proxy), so each request can come from any address.
+// Rate limits and refusals as an attacker meets them, over HTTP. The server trusts
+// X-Forwarded-For (as behind a reverse proxy), so each request can come from any address; its
+// clock can be moved forward to end a tally window.
 
 const PER_ADDRESS = 20;
 
@@ -64,16 +66,20 @@ describe('rate limiter', () => {
   });
 });
 
-describeEachDb('rate limits over HTTP', (suite) => {
+describeEachDb('rate limits and tallied refusals over HTTP', (suite) => {
   let server: TestServer;
   let org: InitResult;
+  let keyId: string;
+  let ahead = 0;
 
   before(async () => {
-    server = await startTestServer(suite.testDb, {
-      SEALPOST_TRUST_PROXY: 'true',
-      SEALPOST_RATE_LIMIT_PER_ADDRESS: String(PER_ADDRESS),
-    });
+    server = await startTestServer(
+      suite.testDb,
+      { SEALPOST_TRUST_PROXY: 'true', SEALPOST_RATE_LIMIT_PER_ADDRESS: String(PER_ADDRESS) },
+      { clock: () => new Date(Date.now() + ahead) },
+    );
     org = await server.createOrg('Limits Clinic');
+    keyId = /^spk_([0-9a-f]{16})_/.exec(org.api_key)![1]!;
   });
   after(() => server.close());
 
@@ -87,6 +93,20 @@ describeEachDb('rate limits over HTTP', (suite) => {
     reset: res.headers.get('ratelimit-reset'),
   });
   const madeUpKey = () => `spk_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+
+  /** Moves the clock to the start of the next tally window, and a little past, like the closing. */
+  const toNextWindow = () => {
+    const now = Date.now() + ahead;
+    ahead += (Math.floor(now / TALLY_WINDOW_MS) + 1) * TALLY_WINDOW_MS + 10_000 - now;
+  };
+  const refusals = async (orgId: string, action: string, objectId: string) =>
+    (
+      await suite.db.query<{ ip: string | null; request_id: string | null; details: Record<string, any> }>(
+        `SELECT ip, request_id, details FROM audit_events
+         WHERE org_id = $1 AND action = $2 AND object_id = $3 ORDER BY ip`,
+        [orgId, action, objectId],
+      )
+    ).rows;
 
   test('until a credential is verified every request counts against its address: made-up keys do not escape it', async () => {
     const ip = '198.51.100.1';
@@ -227,5 +247,91 @@ describeEachDb('rate limits over HTTP', (suite) => {
         ['api_key.updated', null],
       ],
     );
+  });
+
+  test('wrong secrets for a real key are tallied: one event per source and window, with the count', async () => {
+    toNextWindow();
+    const wrong = `spk_${keyId}_${'A'.repeat(43)}`;
+    const sources: [string, number][] = [
+      ['203.0.113.7', 12],
+      ['2001:db8:9:9::5', 5],
+      ['2001:db8:9:9::6', 3],
+    ];
+    for (const [ip, times] of sources)
+      for (let i = 0; i < times; i++)
+        assert.equal(
+          (await server.request('GET', '/v1/organization', from(ip, { token: wrong }))).status,
+          401,
+        );
+    // Over a hundred more sources, each once: named up to a hundred, the rest folded into one event.
+    for (let i = 0; i < 105; i++)
+      await server.request('GET', '/v1/organization', from(`10.7.${i >> 8}.${i & 255}`, { token: wrong }));
+    // Another API process on the same database, refusing the same source: their counts meet.
+    const other = await startTestServer(
+      suite.testDb,
+      { SEALPOST_TRUST_PROXY: 'true' },
+      { clock: () => new Date(Date.now() + ahead) },
+    );
+    try {
+      for (let i = 0; i < 4; i++)
+        assert.equal(
+          (await other.request('GET', '/v1/organization', from('203.0.113.7', { token: wrong }))).status,
+          401,
+        );
+    } finally {
+      await other.close();
+    }
+
+    await server.app.flushAudit();
+    assert.deepEqual(
+      await refusals(org.org_id, 'auth.api_key_rejected', keyId),
+      [],
+      'nothing before the window ends',
+    );
+
+    ahead += TALLY_WINDOW_MS;
+    await server.app.flushAudit();
+    const events = await refusals(org.org_id, 'auth.api_key_rejected', keyId);
+    assert.equal(events.length, 100 + 1, 'a hundred sources named, one event for the rest');
+    const bySource = new Map(events.map((e) => [e.ip, e]));
+    const first = bySource.get('203.0.113.7')!;
+    assert.equal(first.details.count, 12 + 4, 'one event for the source, counted by both processes');
+    assert.equal(first.details.reason, 'wrong_secret');
+    assert.equal(first.request_id, null);
+    assert.equal(
+      Date.parse(first.details.window_end) - Date.parse(first.details.window_start),
+      TALLY_WINDOW_MS,
+    );
+    assert.ok(first.details.first_at <= first.details.last_at);
+    assert.equal(bySource.get('2001:db8:9:9::/64')!.details.count, 8);
+    const folded = bySource.get(null)!;
+    assert.deepEqual([folded.details.other_sources, folded.details.count], [true, 7]);
+    assert.ok(!JSON.stringify(events).includes('A'.repeat(43)), 'no secret recorded');
+
+    // The chain the events went into still verifies.
+    assert.equal((await server.app.verifyAuditTrail()).ok, true);
+  });
+
+  test('invalid portal links are tallied the same way, on the system chain', async () => {
+    toNextWindow();
+    const ip = '198.51.100.5';
+    const guess = () => server.request('GET', `/secure/${randomBytes(32).toString('base64url')}`, from(ip));
+    for (let i = 0; i < PER_ADDRESS; i++) {
+      const res = await guess();
+      assert.equal(res.status, 404);
+      assert.equal(limitHeaders(res).limit, String(PER_ADDRESS), 'portal pages carry the headers too');
+    }
+    // Then a page that says so, not an error; the refused guesses are not even looked up.
+    const refused = await guess();
+    assert.equal(refused.status, 429);
+    assert.match(refused.headers.get('content-type') ?? '', /^text\/html/);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    ahead += TALLY_WINDOW_MS;
+    await server.app.flushAudit();
+    const events = (await refusals(SYSTEM_ORG_ID, 'portal.link_invalid', 'unknown')).filter(
+      (e) => e.ip === ip,
+    );
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.details.count, PER_ADDRESS);
   });
 });
