@@ -114,7 +114,6 @@ async function scenario(
     SEALPOST_MASTER_KEY: randomMasterKey(),
     SEALPOST_LOG_LEVEL: 'error',
     SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',
-    SEALPOST_RATE_LIMIT_PER_KEY: '1000000',
     SEALPOST_MODE: 'production',
     ...(databaseUrl ? { SEALPOST_DATABASE_URL: databaseUrl } : {}),
     // e.g. SEALPOST_BENCH_NODE_OPTIONS=--cpu-prof to profile the servers.

@@ -71,7 +71,6 @@ async function run(database: 'pglite' | 'postgres'): Promise<Row[]> {
     SEALPOST_MASTER_KEY: randomMasterKey(),
     SEALPOST_LOG_LEVEL: 'error',
     SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',
-    SEALPOST_RATE_LIMIT_PER_KEY: '1000000',
     SEALPOST_MODE: 'production',
     SEALPOST_WEBHOOK_ALLOW_PRIVATE: 'true',
     ...(databaseUrl ? { SEALPOST_DATABASE_URL: databaseUrl } : {}),

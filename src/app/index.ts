@@ -4,6 +4,7 @@ import {
   type AuditInput,
   appendAudit,
   auditRoutes,
+  AuditTally,
   AUDIT_FLUSH_LIMIT,
   flushAuditOutbox,
   SYSTEM_ORG_ID,
@@ -105,6 +106,8 @@ export class App {
   readonly keyFinder: RecipientKeyFinder;
   /** Signs and checks tracking and unsubscribe links. */
   readonly engagementKeys: EngagementKeys;
+  /** Refusals anyone can repeat (wrong key secrets, invalid links): one event per source and window. */
+  readonly auditTally: AuditTally;
   http: HttpServer | null = null;
   outbound: Outbound | null = null;
   secureline: Secureline | null = null;
@@ -119,9 +122,16 @@ export class App {
     this.keyring = keyring;
     this.log = options.log ?? createLogger(config.logLevel);
     this.clock = options.clock ?? (() => new Date());
+    this.auditTally = new AuditTally({
+      db,
+      stage: (q, records) => this.stageAudit(q, records),
+      clock: this.clock,
+      onDropped: (count) => this.log.warn({ count }, 'audit tally full: refusals left uncounted'),
+    });
     this.identityDeps = {
       db,
       audit: (q, record) => this.audit(q, record),
+      tallyAudit: (record) => this.tallyAudit(record),
       createOrgKey: (q, orgId) => keyring.createOrgKey(q, orgId),
       clock: this.clock,
       keyring,
@@ -185,8 +195,16 @@ export class App {
     return stageAudit(q, records, { clock: this.clock });
   }
 
-  /** Moves every staged audit event into its chain now. */
+  /** For refusals anyone can repeat at will: tallied, one event per source and object per window. */
+  tallyAudit(record: AuditInput): void {
+    this.auditTally.count(record);
+  }
+
+  /** Moves every staged audit event into its chain now, with the tallies of ended windows. */
   async flushAudit(): Promise<void> {
+    await this.tallying;
+    await this.auditTally.save();
+    await this.auditTally.closeEnded();
     // A periodic flush in flight holds its batch until it commits: wait for it, then drain.
     await this.flushing;
     await this.drainAuditOutbox();
@@ -207,8 +225,13 @@ export class App {
 
   private auditFlusher: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  private tallyTimer: NodeJS.Timeout | null = null;
+  private tallying: Promise<void> | null = null;
 
-  /** Every process that stages events also chains them, a few times a second. */
+  /**
+   * Every process that stages events also chains them, a few times a second; and every second
+   * it saves what it tallied and turns the tallies of ended windows into events.
+   */
   private startAuditFlusher(): void {
     this.auditFlusher = setInterval(() => {
       if (this.flushing) return;
@@ -217,6 +240,18 @@ export class App {
         .finally(() => (this.flushing = null));
     }, 250);
     this.auditFlusher.unref();
+    this.tallyTimer = setInterval(() => {
+      if (this.tallying) return;
+      this.tallying = this.auditTally
+        .save()
+        .then(() => this.auditTally.closeEnded())
+        .then(
+          () => {},
+          (err: Error) => this.log.error({ err: err.message }, 'audit tally not saved or closed; will retry'),
+        )
+        .finally(() => (this.tallying = null));
+    }, 1000);
+    this.tallyTimer.unref();
   }
 
   async hasOrganizations(): Promise<boolean> {
@@ -393,6 +428,7 @@ export class App {
       queue: this.queue,
       audit: (q, record) => this.audit(q, record),
       stageAudit: (q, record) => this.stageAudit(q, record),
+      tallyAudit: (record) => this.tallyAudit(record),
       submit: this.submitDeps(),
       clock: this.clock,
       log: this.log,
@@ -548,7 +584,10 @@ export class App {
     await this.outbound?.close();
     if (this.auditFlusher) {
       clearInterval(this.auditFlusher);
+      clearInterval(this.tallyTimer!);
       this.auditFlusher = null;
+      this.tallyTimer = null;
+      await this.tallying;
       await this.flushing;
       await this.flushAudit().catch((err: Error) =>
         this.log.error({ err: err.message }, 'staged audit events left for the next start'),

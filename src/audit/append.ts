@@ -48,7 +48,8 @@ function isDb(q: Queryable): q is Db {
   return typeof (q as Partial<Db>).transaction === 'function';
 }
 
-type Normalised = Omit<AuditEvent, 'seq' | 'eventId' | 'occurredAt' | 'prevHash' | 'hash'>;
+/** An event checked and copied as it will be stored, before its place in the chain is known. */
+export type Normalised = Omit<AuditEvent, 'seq' | 'eventId' | 'occurredAt' | 'prevHash' | 'hash'>;
 
 const INSERT = `
   WITH head AS (SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE)
@@ -141,7 +142,8 @@ function pattern(value: unknown, name: string, re: RegExp, max: number): string 
   return s;
 }
 
-function normalise(input: AuditInput): Normalised {
+/** Checks an event (a bad one is the caller's bug: it throws) and copies it as it will be stored. */
+export function normalise(input: AuditInput): Normalised {
   if (typeof input.orgId !== 'string' || !UUID.test(input.orgId)) throw invalid('orgId must be a UUID');
   if (!input.actor || typeof input.actor !== 'object') throw invalid('actor is required');
   if (!AUDIT_OUTCOMES.includes(input.outcome))

@@ -20,6 +20,7 @@ export {
   listAuditEvents,
 } from './query.ts';
 export { auditRoutes } from './routes.ts';
+export { AuditTally, TALLY_WINDOW_MS, type TallyDeps } from './tally.ts';
 export {
   type AuditDetails,
   type AuditDetailValue,

@@ -104,9 +104,10 @@ export const settings: readonly Setting[] = [
     key: 'rateLimitPerKey',
     env: 'SEALPOST_RATE_LIMIT_PER_KEY',
     type: 'integer',
-    default: '1200',
+    default: '60000',
     min: 1,
-    description: 'Requests per minute allowed for one API key.',
+    description:
+      "Requests per minute allowed for one API key, counted once its secret is verified, in each API process; a key's own rate_limit_per_minute takes precedence.",
   },
   {
     key: 'rateLimitPerAddress',
@@ -114,7 +115,8 @@ export const settings: readonly Setting[] = [
     type: 'integer',
     default: '300',
     min: 1,
-    description: 'Requests per minute allowed from one client address without an API key.',
+    description:
+      'Requests per minute allowed from one client address (an IPv6 client by its /64) for every request without a verified API key or session, wrong credentials included, in each API process; also the budget of each signed-in person.',
   },
   {
     key: 'trustProxy',

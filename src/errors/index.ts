@@ -47,4 +47,10 @@ export const errors = {
     new SealpostError('not_found', `${what} was not found.`, { status: 404 }),
   conflict: (code: string, message: string) => new SealpostError(code, message, { status: 409 }),
   unavailable: (message: string) => new SealpostError('unavailable', message, { status: 503 }),
+  rateLimited: (limit: number, windowSeconds: number, retryAfterSeconds: number) =>
+    new SealpostError(
+      'rate_limited',
+      `Rate limit exceeded: at most ${limit} requests ${windowSeconds === 60 ? 'a minute' : `in ${windowSeconds} seconds`}. Retry in ${retryAfterSeconds} seconds.`,
+      { status: 429 },
+    ),
 };

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   type RawServerDefault,
 } from 'fastify';
@@ -17,7 +17,9 @@ import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { isPermission } from '../identity/permissions.ts';
 import { requireRecentAuth } from './authorization.ts';
+import { clientSource } from './client-source.ts';
 import { errorHandler, sendProblem } from './problem.ts';
+import { type Budget, RateLimiter } from './rate-limit.ts';
 import { securityHeaders } from './security-headers.ts';
 import type { RequestAuth } from './types.ts';
 
@@ -45,11 +47,28 @@ export interface HttpDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const MINUTE = 60_000;
 
-/** The part of an API key that names it without revealing it: what rate limits count by. */
-function rateLimitKey(request: FastifyRequest): string {
-  const match = /^Bearer\s+(spk_[a-z0-9]+)_/i.exec(request.headers.authorization ?? '');
-  return match ? `key:${match[1]}` : `ip:${request.ip}`;
+/** The budget a verified credential is counted against: its API key's, or its person's. */
+function credentialBudget(auth: RequestAuth, config: Config): { name: string; limit: number } {
+  if (auth.actor.type === 'api_key')
+    return { name: `key:${auth.actor.id}`, limit: auth.rateLimitPerMinute ?? config.rateLimitPerKey };
+  return { name: `${auth.actor.type}:${auth.actor.id}`, limit: config.rateLimitPerAddress };
+}
+
+/**
+ * Describes the budget nearest its end in the RateLimit-* headers (draft-ietf-httpapi-ratelimit-
+ * headers), which every answer carries; refuses the request with a 429 when one is exceeded.
+ */
+function heed(reply: FastifyReply, budgets: Budget[]): void {
+  const budget =
+    budgets.find((b) => b.exceeded) ?? budgets.reduce((a, b) => (b.remaining < a.remaining ? b : a));
+  reply.header('ratelimit-limit', String(budget.limit));
+  reply.header('ratelimit-remaining', String(budget.remaining));
+  reply.header('ratelimit-reset', String(budget.resetSeconds));
+  if (!budget.exceeded) return;
+  reply.header('retry-after', String(budget.resetSeconds));
+  throw errors.rateLimited(budget.limit, budget.windowSeconds, budget.resetSeconds);
 }
 
 export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
@@ -97,23 +116,32 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
     }
   });
 
-  await app.register(rateLimit, {
-    global: true,
-    keyGenerator: rateLimitKey,
-    max: (_request, key) => (key.startsWith('key:') ? config.rateLimitPerKey : config.rateLimitPerAddress),
-    timeWindow: 60_000,
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      code: 'FST_ERR_RATE_LIMIT',
-      message: `Rate limit exceeded: at most ${context.max} requests per minute. Retry in ${context.after}.`,
-    }),
-  });
-
-  app.addHook('onRequest', async (request) => {
+  // Rate limits come before authentication and trust nothing the request says about itself: until
+  // a credential is verified, a request counts against its address (an IPv6 client's /64) and
+  // against its route's own limit if it has one. Once an API key or a session is verified, the
+  // request is counted against that credential's budget instead, so a busy integration is never
+  // held back by the address it shares, while a wrong or made-up credential stays on the address.
+  const limiter = new RateLimiter();
+  app.addHook('onRequest', async (request, reply) => {
     const routeConfig = request.routeOptions.config;
+    const source = clientSource(request.ip);
+    const address = `address:${source}`;
+    const route = routeConfig.rateLimit
+      ? [
+          limiter.take(
+            `route:${request.method} ${request.routeOptions.url}:${source}`,
+            routeConfig.rateLimit.max,
+            routeConfig.rateLimit.timeWindow,
+          ),
+        ]
+      : [];
+    heed(reply, [limiter.take(address, config.rateLimitPerAddress, MINUTE), ...route]);
     if (request.routeOptions.url === undefined || routeConfig.public || request.url.startsWith('/docs'))
       return;
     request.auth = await deps.authenticate(request);
+    const own = credentialBudget(request.auth, config);
+    limiter.give(address);
+    heed(reply, [limiter.take(own.name, own.limit, MINUTE), ...route]);
     await deps.authorize?.(request);
     const scope = routeConfig.scope;
     if (!scope || !request.auth.scopes.includes(scope)) {

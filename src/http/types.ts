@@ -16,6 +16,8 @@ export interface RequestAuth {
   session?: { id: string; userId: string; authenticatedAt: Date; role?: string };
   /** Present while the session holds break-glass emergency access (src/identity/break-glass.ts). */
   breakGlass?: { activationId: string; expiresAt: Date };
+  /** An API key's own requests-per-minute limit; null or absent: the default (SEALPOST_RATE_LIMIT_PER_KEY). */
+  rateLimitPerMinute?: number | null;
 }
 
 declare module 'fastify' {
@@ -30,5 +32,10 @@ declare module 'fastify' {
     public?: boolean;
     /** A sensitive action: a session must have proved who it is in the last few minutes. */
     recentAuth?: boolean;
+    /**
+     * A limit of the route's own (e.g. a password sign-in), counted per client address (an IPv6
+     * client's /64) whatever credentials the request carries, besides the address or key budget.
+     */
+    rateLimit?: { max: number; timeWindow: number };
   }
 }

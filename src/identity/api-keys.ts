@@ -18,6 +18,8 @@ export interface ApiKey {
   expires_at: Date | null;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  /** Requests a minute this key may make; null: the default (SEALPOST_RATE_LIMIT_PER_KEY). */
+  rate_limit_per_minute: number | null;
 }
 
 export interface NewApiKey {
@@ -37,10 +39,11 @@ interface ApiKeyRow {
   expires_at: Date | null;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  rate_limit_per_minute: number | null;
 }
 
 const COLUMNS =
-  'key_id, name, scopes, created_by_type, created_by, created_at, expires_at, last_used_at, revoked_at';
+  'key_id, name, scopes, created_by_type, created_by, created_at, expires_at, last_used_at, revoked_at, rate_limit_per_minute';
 
 function hashSecret(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
@@ -57,6 +60,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     expires_at: row.expires_at,
     last_used_at: row.last_used_at,
     revoked_at: row.revoked_at,
+    rate_limit_per_minute: row.rate_limit_per_minute,
   };
 }
 
@@ -71,14 +75,21 @@ export function validateScopes(scopes: readonly string[]): Permission[] {
 export async function createApiKey(
   q: Queryable,
   orgId: string,
-  input: { name: string; scopes: readonly string[]; expiresAt?: Date | null; createdBy: Actor },
+  input: {
+    name: string;
+    scopes: readonly string[];
+    expiresAt?: Date | null;
+    rateLimitPerMinute?: number | null;
+    createdBy: Actor;
+  },
 ): Promise<NewApiKey> {
   const scopes = validateScopes(input.scopes);
   const keyId = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const { rows } = await q.query<ApiKeyRow>(
-    `INSERT INTO api_keys (org_id, key_id, name, secret_hash, scopes, created_by_type, created_by, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+    `INSERT INTO api_keys (org_id, key_id, name, secret_hash, scopes, created_by_type, created_by, expires_at,
+       rate_limit_per_minute)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
     [
       orgId,
       keyId,
@@ -88,6 +99,7 @@ export async function createApiKey(
       input.createdBy.type,
       input.createdBy.id,
       input.expiresAt ?? null,
+      input.rateLimitPerMinute ?? null,
     ],
   );
   return { key: toApiKey(rows[0]!), token: `spk_${keyId}_${secret}` };
@@ -109,6 +121,38 @@ export async function getApiKey(q: Queryable, orgId: string, keyId: string): Pro
   return rows[0] ? toApiKey(rows[0]) : null;
 }
 
+/** Changes what may change of a key (fields left undefined keep their value); null when there is no such key. */
+export async function updateApiKey(
+  q: Queryable,
+  orgId: string,
+  keyId: string,
+  change: { name?: string; rateLimitPerMinute?: number | null },
+): Promise<ApiKey | null> {
+  const { rows } = await q.query<ApiKeyRow>(
+    `UPDATE api_keys SET name = coalesce($3, name),
+       rate_limit_per_minute = CASE WHEN $4 THEN $5::integer ELSE rate_limit_per_minute END
+     WHERE org_id = $1 AND key_id = $2 RETURNING ${COLUMNS}`,
+    [
+      orgId,
+      keyId,
+      change.name ?? null,
+      change.rateLimitPerMinute !== undefined,
+      change.rateLimitPerMinute ?? null,
+    ],
+  );
+  return rows[0] ? toApiKey(rows[0]) : null;
+}
+
+/**
+ * Refuses (403) to let someone revoke or change a key that holds scopes they do not: a narrow key
+ * or role cannot take away, or tamper with, a broader one.
+ */
+export function requireHeldScopes(key: Pick<ApiKey, 'scopes'>, held: readonly string[], verb: string): void {
+  const beyond = key.scopes.filter((s) => !held.includes(s));
+  if (beyond.length > 0)
+    throw errors.forbidden(`You cannot ${verb} a key holding scopes you do not hold: ${beyond.join(', ')}.`);
+}
+
 /** Revokes the key; true when it was active until now. */
 export async function revokeApiKey(q: Queryable, orgId: string, keyId: string): Promise<boolean> {
   const { rowCount } = await q.query(
@@ -124,6 +168,7 @@ export interface VerifiedKey {
   scopes: string[];
   lastUsedAt: Date | null;
   createdBy: { type: string; id: string };
+  rateLimitPerMinute: number | null;
 }
 
 export type KeyCheck =
@@ -146,6 +191,7 @@ export interface StoredKey {
   lastUsedAt: Date | null;
   orgActive: boolean;
   createdBy: { type: string; id: string };
+  rateLimitPerMinute: number | null;
 }
 
 /** The key id and secret of a well-formed token; null when it is not one. */
@@ -165,9 +211,10 @@ export async function findApiKey(q: Queryable, keyId: string): Promise<StoredKey
     org_status: string;
     created_by_type: string;
     created_by: string;
+    rate_limit_per_minute: number | null;
   }>(
     `SELECT k.org_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, o.status AS org_status,
-            k.created_by_type, k.created_by
+            k.created_by_type, k.created_by, k.rate_limit_per_minute
      FROM api_keys k JOIN organizations o ON o.org_id = k.org_id WHERE k.key_id = $1`,
     [keyId],
   );
@@ -183,6 +230,7 @@ export async function findApiKey(q: Queryable, keyId: string): Promise<StoredKey
     lastUsedAt: row.last_used_at,
     orgActive: row.org_status === 'active',
     createdBy: { type: row.created_by_type, id: row.created_by },
+    rateLimitPerMinute: row.rate_limit_per_minute,
   };
 }
 
@@ -196,7 +244,14 @@ export function judgeApiKey(stored: StoredKey | null, keyId: string, secret: str
   if (stored.expiresAt && stored.expiresAt <= now) return { ok: false, reason: 'expired', orgId, keyId };
   return {
     ok: true,
-    key: { orgId, keyId, scopes: stored.scopes, lastUsedAt: stored.lastUsedAt, createdBy: stored.createdBy },
+    key: {
+      orgId,
+      keyId,
+      scopes: stored.scopes,
+      lastUsedAt: stored.lastUsedAt,
+      createdBy: stored.createdBy,
+      rateLimitPerMinute: stored.rateLimitPerMinute,
+    },
   };
 }
 

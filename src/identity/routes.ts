@@ -3,7 +3,14 @@ import { errors } from '../errors/index.ts';
 import { auditContext } from '../http/request-context.ts';
 import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
-import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
+import {
+  createApiKey,
+  getApiKey,
+  listApiKeys,
+  requireHeldScopes,
+  revokeApiKey,
+  updateApiKey,
+} from './api-keys.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { IdentityDeps } from './service.ts';
 import { recentAuth } from './staff-auth.ts';
@@ -19,6 +26,17 @@ const ApiKeySchema = Type.Object({
   expires_at: Nullable(DateTime),
   last_used_at: Nullable(DateTime),
   revoked_at: Nullable(DateTime),
+  rate_limit_per_minute: Nullable(Type.Integer()),
+});
+
+// One type list rather than a union with null: with coercion on, a union would turn 0 into null
+// (the default) instead of refusing it.
+const RateLimitPerMinute = Type.Unsafe<number | null>({
+  type: ['integer', 'null'],
+  minimum: 1,
+  maximum: 10_000_000,
+  description:
+    "Requests a minute this key may make (each process counts its own); null: the installation's default (SEALPOST_RATE_LIMIT_PER_KEY, 60,000 unless set otherwise).",
 });
 
 const KeyParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) });
@@ -64,6 +82,7 @@ export function identityRoutes(deps: IdentityDeps) {
               name: Type.String({ minLength: 1, maxLength: 200 }),
               scopes: Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), { minItems: 1 }),
               expires_at: Type.Optional(DateTime),
+              rate_limit_per_minute: Type.Optional(RateLimitPerMinute),
             },
             { additionalProperties: false },
           ),
@@ -76,7 +95,7 @@ export function identityRoutes(deps: IdentityDeps) {
       async (request, reply) => {
         // A person creating a key must have proved who they are in the last few minutes.
         recentAuth(request, deps.clock?.() ?? new Date());
-        const { name, scopes, expires_at } = request.body;
+        const { name, scopes, expires_at, rate_limit_per_minute } = request.body;
         // No escalation: a key can hand out only permissions its creator holds.
         const beyond = scopes.filter((s) => !request.auth.scopes.includes(s));
         if (beyond.length > 0)
@@ -89,6 +108,7 @@ export function identityRoutes(deps: IdentityDeps) {
             name,
             scopes,
             expiresAt,
+            rateLimitPerMinute: rate_limit_per_minute ?? null,
             createdBy: request.auth.actor,
           });
           await deps.audit(tx, {
@@ -97,7 +117,7 @@ export function identityRoutes(deps: IdentityDeps) {
             objectType: 'api_key',
             objectId: result.key.id,
             outcome: 'success',
-            details: { scopes: scopes.join(' ') },
+            details: { scopes: scopes.join(' '), rate_limit_per_minute: rate_limit_per_minute ?? null },
           });
           return result;
         });
@@ -137,6 +157,55 @@ export function identityRoutes(deps: IdentityDeps) {
       },
     );
 
+    app.patch(
+      '/v1/api-keys/:id',
+      {
+        config: { scope: 'api_keys:manage' },
+        schema: {
+          tags: ['api keys'],
+          summary: 'Rename an API key or set its rate limit; fields left out keep their value',
+          description:
+            'Refused with 403 when the key holds a scope you do not hold. A new limit applies at once in this process and within 5 seconds in any other.',
+          params: KeyParams,
+          body: Type.Object(
+            {
+              name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+              rate_limit_per_minute: Type.Optional(RateLimitPerMinute),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: ApiKeySchema, 403: Problem, 404: Problem },
+        },
+      },
+      async (request) => {
+        const { orgId } = request.auth;
+        const { id } = request.params;
+        const { name, rate_limit_per_minute } = request.body;
+        return deps.db.transaction(async (tx) => {
+          const key = await getApiKey(tx, orgId, id);
+          if (!key) throw errors.notFound('The API key');
+          requireHeldScopes(key, request.auth.scopes, 'change');
+          const changed = (await updateApiKey(tx, orgId, id, {
+            name,
+            rateLimitPerMinute: rate_limit_per_minute,
+          }))!;
+          await deps.audit(tx, {
+            ...auditContext(request),
+            action: 'api_key.updated',
+            objectType: 'api_key',
+            objectId: id,
+            outcome: 'success',
+            details: {
+              renamed: name !== undefined && name !== key.name,
+              rate_limit_per_minute: changed.rate_limit_per_minute,
+              previous_rate_limit_per_minute: key.rate_limit_per_minute,
+            },
+          });
+          return changed;
+        });
+      },
+    );
+
     app.delete(
       '/v1/api-keys/:id',
       {
@@ -144,14 +213,19 @@ export function identityRoutes(deps: IdentityDeps) {
         schema: {
           tags: ['api keys'],
           summary: 'Revoke an API key at once',
+          description: 'Refused with 403 when the key holds a scope you do not hold.',
           params: KeyParams,
-          response: { 204: Type.Null(), 404: Problem },
+          response: { 204: Type.Null(), 403: Problem, 404: Problem },
         },
       },
       async (request, reply) => {
+        const { orgId } = request.auth;
         const { id } = request.params;
-        const revoked = await deps.db.transaction(async (tx) => {
-          if (!(await revokeApiKey(tx, request.auth.orgId, id))) return false;
+        await deps.db.transaction(async (tx) => {
+          const key = await getApiKey(tx, orgId, id);
+          if (!key) throw errors.notFound('The API key');
+          requireHeldScopes(key, request.auth.scopes, 'revoke');
+          if (!(await revokeApiKey(tx, orgId, id))) return;
           await deps.audit(tx, {
             ...auditContext(request),
             action: 'api_key.revoked',
@@ -159,10 +233,7 @@ export function identityRoutes(deps: IdentityDeps) {
             objectId: id,
             outcome: 'success',
           });
-          return true;
         });
-        if (!revoked && !(await getApiKey(deps.db, request.auth.orgId, id)))
-          throw errors.notFound('The API key');
         reply.code(204);
       },
     );

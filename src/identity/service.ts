@@ -24,6 +24,11 @@ import { createUser, generatePassword } from './users.ts';
 export interface IdentityDeps {
   db: Db;
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  /**
+   * For refusals anyone can repeat at will (a wrong secret for a known key): counted, and chained
+   * as one event per source and object per window with the count (src/audit/tally.ts).
+   */
+  tallyAudit(record: AuditInput): void;
   createOrgKey(q: Queryable, orgId: string): Promise<unknown>;
   clock?: () => Date;
   /** For staff sign-in: TOTP secrets are sealed; passkeys and cookies follow the public URL. */
@@ -161,22 +166,17 @@ export class IdentityService {
       ? judgeApiKey(record?.stored ?? null, token.keyId, token.secret, now)
       : { ok: false, reason: 'malformed' };
     if (!result.ok) {
-      if (result.orgId && result.keyId) {
-        const { orgId, keyId } = result;
-        await this.deps.db.transaction((tx) =>
-          this.deps.audit(tx, {
-            orgId,
-            actor: { type: 'api_key', id: keyId, label: `spk_${keyId}` },
-            action: 'auth.api_key_rejected',
-            objectType: 'api_key',
-            objectId: keyId,
-            outcome: 'denied',
-            ip: request.ip,
-            requestId: request.id,
-            details: { reason: result.reason },
-          }),
-        );
-      }
+      if (result.orgId && result.keyId)
+        this.deps.tallyAudit({
+          orgId: result.orgId,
+          actor: { type: 'api_key', id: result.keyId, label: `spk_${result.keyId}` },
+          action: 'auth.api_key_rejected',
+          objectType: 'api_key',
+          objectId: result.keyId,
+          outcome: 'denied',
+          ip: request.ip,
+          details: { reason: result.reason },
+        });
       throw errors.unauthorized(
         result.reason === 'revoked' || result.reason === 'expired'
           ? `This API key is ${result.reason}.`
@@ -196,6 +196,7 @@ export class IdentityService {
       orgId: key.orgId,
       actor: { type: 'api_key', id: key.keyId, label: `spk_${key.keyId}` },
       scopes: held ? key.scopes.filter((s) => held.includes(s)) : key.scopes,
+      rateLimitPerMinute: key.rateLimitPerMinute,
     };
   }
 

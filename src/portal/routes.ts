@@ -5,6 +5,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SYSTEM_ORG_ID } from '../audit/index.ts';
 import type { Transaction } from '../db/index.ts';
+import { SealpostError } from '../errors/index.ts';
 import { chooseLanguage, formatSize } from '../i18n/index.ts';
 import type { HttpServer } from '../http/server.ts';
 import { loadMessage, openContent } from '../messages/index.ts';
@@ -112,8 +113,10 @@ export function portalRoutes(deps: PortalDeps) {
               c.base ?? undefined,
             ),
           );
-        request.log.error({ err }, 'portal request failed');
-        return page(reply, (err as { statusCode?: number }).statusCode ?? 500, problemPage(c, 'generic'));
+        const status =
+          err instanceof SealpostError ? err.status : ((err as { statusCode?: number }).statusCode ?? 500);
+        if (status >= 500) request.log.error({ err }, 'portal request failed');
+        return page(reply, status, problemPage(c, 'generic'));
       });
 
       const options = { config: { public: true }, schema: { hide: true } } as const;
@@ -348,11 +351,10 @@ export function portalRoutes(deps: PortalDeps) {
     const c = await contextFor(request, reply, p);
     reply.header('content-security-policy', portalCsp(request.query?.images === 'show'));
     if (!p) {
-      await deps.stageAudit(deps.db, {
+      deps.tallyAudit({
         orgId: SYSTEM_ORG_ID,
         actor: { type: 'system', id: 'portal', label: 'portal' },
         ip: request.ip,
-        requestId: request.id,
         action: 'portal.link_invalid',
         objectType: 'portal_link',
         objectId: 'unknown',

@@ -20,6 +20,8 @@ export interface PortalDeps {
   queue: JobQueue;
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
   stageAudit(q: Queryable, records: AuditInput | AuditInput[]): Promise<unknown>;
+  /** For refusals anyone can repeat at will (an invalid link): one event per source and window. */
+  tallyAudit(record: AuditInput): void;
   /** Replies go in through the one way in, like every other message. */
   submit: SubmitDeps;
   clock(): Date;

@@ -113,7 +113,8 @@ describe('HTTP server', () => {
     assert.ok(limited, 'the address limit was reached');
     assert.equal(limited.body.code, 'rate_limited');
     assert.ok(limited.headers.get('retry-after'));
-    // A key has its own, separate budget.
-    assert.equal((await server.request('GET', '/v1/organization', { token: org.api_key })).status, 200);
+    assert.equal(limited.headers.get('ratelimit-remaining'), '0');
+    // Checked before any credential: a key from this address waits too (test/http/rate-limits.test.ts).
+    assert.equal((await server.request('GET', '/v1/organization', { token: org.api_key })).status, 429);
   });
 });

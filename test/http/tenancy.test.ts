@@ -12,6 +12,7 @@ import { pgpKeyPair } from '../support/keys.ts';
 // undefined: the operation takes no body.
 const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/api-keys': { name: 'tenant probe', scopes: ['org:read'] },
+  'PATCH /v1/api-keys/{id}': { name: 'tenant probe', rate_limit_per_minute: 1 },
   'POST /v1/domains': { domain: 'probe.example' },
   'POST /v1/domains/{domain}/verify': undefined,
   'POST /v1/domains/{domain}/dkim/rotate': undefined,

@@ -197,7 +197,11 @@ interface ApiKey {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  rate_limit_per_minute: number | null;
 }
+
+/** A limit as typed: a whole number, or empty for the installation's default. */
+const limitOf = (value: FormDataEntryValue | null) => (value ? Number(value) : null);
 
 function ApiKeys() {
   const { can, session } = useSession();
@@ -210,11 +214,25 @@ function ApiKeys() {
     const scopes = form.getAll('scopes') as string[];
     void action.run(async () => {
       const created = await api<{ token: string }>('POST', '/v1/api-keys', {
-        body: { name: form.get('name'), scopes },
+        body: { name: form.get('name'), scopes, rate_limit_per_minute: limitOf(form.get('rate_limit')) },
       });
       setToken(created.token);
     }, 'API key created.');
   }
+  function setLimit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const key = list.data?.data.find((k) => k.id === form.get('key'));
+    if (!key) return;
+    void action.run(
+      () =>
+        api('PATCH', `/v1/api-keys/${key.id}`, {
+          body: { rate_limit_per_minute: limitOf(form.get('rate_limit')) },
+        }),
+      `${key.name}: rate limit changed.`,
+    );
+  }
+  const active = list.data?.data.filter((k) => !k.revoked_at) ?? [];
   return (
     <>
       <PageTitle>API keys</PageTitle>
@@ -233,6 +251,11 @@ function ApiKeys() {
             ['Name', (k) => k.name],
             ['Key', (k) => <code>{k.prefix}…</code>],
             ['Permissions', (k) => k.scopes.join(', ')],
+            [
+              'Requests a minute',
+              (k) =>
+                k.rate_limit_per_minute === null ? 'default' : k.rate_limit_per_minute.toLocaleString(),
+            ],
             ['Last used', (k) => when(k.last_used_at)],
             [
               'State',
@@ -256,11 +279,29 @@ function ApiKeys() {
           ]}
         />
       )}
+      {can('api_keys:manage') && active.length > 0 && (
+        <form className="inline" onSubmit={setLimit}>
+          <h2>Rate limit of a key</h2>
+          <label htmlFor="limit-key">Key</label>
+          <select id="limit-key" name="key" required>
+            {active.map((k) => (
+              <option key={k.id} value={k.id}>
+                {k.name} ({k.prefix})
+              </option>
+            ))}
+          </select>
+          <label htmlFor="limit-value">Requests a minute (empty: the default)</label>
+          <input id="limit-value" name="rate_limit" type="number" min={1} max={10000000} step={1} />
+          <button type="submit">Set limit</button>
+        </form>
+      )}
       {can('api_keys:manage') && (
         <form onSubmit={create}>
           <h2>New API key</h2>
           <label htmlFor="key-name">Name</label>
           <input id="key-name" name="name" required maxLength={100} />
+          <label htmlFor="key-limit">Requests a minute (empty: the default)</label>
+          <input id="key-limit" name="rate_limit" type="number" min={1} max={10000000} step={1} />
           <fieldset>
             <legend>Permissions (only ones you hold)</legend>
             <div className="columns">
