@@ -13,6 +13,8 @@ export interface Config {
   publicUrl: string;
   masterKeyFile: string;
   masterKey?: string;
+  auditSigningKeyFile?: string;
+  auditCheckpointMinutes: number;
   httpBodyLimit: number;
   rateLimitPerKey: number;
   rateLimitPerAddress: number;
