@@ -9,10 +9,19 @@ import {
   flushAuditOutbox,
   SYSTEM_ORG_ID,
   stageAudit,
+  type VerifyOptions,
   verifyAudit,
+  writeCheckpoints,
 } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import { Keyring, loadMasterKeys } from '../crypto/index.ts';
+import {
+  type AuditSigningKeys,
+  auditSigningKeys,
+  Keyring,
+  loadMasterKeys,
+  type MasterKeys,
+  type SigningKey,
+} from '../crypto/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { type Db, migrate, openDb, pendingMigrations } from '../db/index.ts';
 import { consoleAppRoutes } from '../console-app/index.ts';
@@ -115,11 +124,13 @@ export class App {
   webhooks: WebhookWorker | null = null;
   private readonly identityDeps: IdentityDeps;
   private roles: Role[] = [];
+  private readonly masterKeys: MasterKeys;
 
-  private constructor(config: Config, db: Db, keyring: Keyring, options: AppOptions) {
+  private constructor(config: Config, db: Db, keyring: Keyring, masterKeys: MasterKeys, options: AppOptions) {
     this.config = config;
     this.db = db;
     this.keyring = keyring;
+    this.masterKeys = masterKeys;
     this.log = options.log ?? createLogger(config.logLevel);
     this.clock = options.clock ?? (() => new Date());
     this.auditTally = new AuditTally({
@@ -181,7 +192,30 @@ export class App {
     options: AppOptions = {},
   ): Promise<App> {
     await migrate(db);
-    return new App(config, db, new Keyring(db, masterKeys), options);
+    // A checkpoint key that cannot be read stops the start, not the first checkpoint.
+    auditSigningKeys(masterKeys, config.auditSigningKeyFile);
+    return new App(config, db, new Keyring(db, masterKeys), masterKeys, options);
+  }
+
+  /**
+   * The checkpoint signing key and the public keys this process can check checkpoints with. Read
+   * afresh each time, as the keyring does: a master key rotated by another process is followed.
+   */
+  auditSigningKeys(): AuditSigningKeys {
+    const file = this.masterKeys.file;
+    const master = file ? loadMasterKeys({ masterKeyFile: file }) : this.masterKeys;
+    return auditSigningKeys(master, this.config.auditSigningKeyFile);
+  }
+
+  /** Signs a checkpoint of every audit chain whose head moved since the last: how many, and the key. */
+  async writeAuditCheckpoints(): Promise<{ written: number; key: SigningKey }> {
+    const key = this.auditSigningKeys().signing;
+    return { written: await writeCheckpoints(this.db, key, this.clock()), key };
+  }
+
+  /** Verifies the audit chains against the checkpoints this process can check, and any given. */
+  verifyAudit(options: Omit<VerifyOptions, 'checkpointKeys'> = {}) {
+    return verifyAudit(this.db, { ...options, checkpointKeys: this.auditSigningKeys().trusted });
   }
 
   audit(q: Queryable, record: AuditInput) {
@@ -252,6 +286,20 @@ export class App {
         .finally(() => (this.tallying = null));
     }, 1000);
     this.tallyTimer.unref();
+  }
+
+  private checkpointer: NodeJS.Timeout | null = null;
+  private checkpointing: Promise<unknown> | null = null;
+
+  /** Workers sign the chains' heads every few minutes, off the path of appends. */
+  private startCheckpointer(): void {
+    this.checkpointer = setInterval(() => {
+      if (this.checkpointing) return;
+      this.checkpointing = this.writeAuditCheckpoints()
+        .catch((err: Error) => this.log.error({ err: err.message }, 'audit checkpoint failed; will retry'))
+        .finally(() => (this.checkpointing = null));
+    }, this.config.auditCheckpointMinutes * 60_000);
+    this.checkpointer.unref();
   }
 
   async hasOrganizations(): Promise<boolean> {
@@ -328,7 +376,7 @@ export class App {
           consoleRoutes(this.identity.staff, this.identity.access),
           ...(this.identity.sso ? [ssoRoutes(this.identity.sso, this.identity.access)] : []),
           consoleAppRoutes(),
-          (app) => auditRoutes(app, { db: this.db }),
+          (app) => auditRoutes(app, { db: this.db, checkpointKeys: () => this.auditSigningKeys().trusted }),
           domainRoutes({
             db: this.db,
             keyring: this.keyring,
@@ -537,6 +585,7 @@ export class App {
     await this.queue.define('audit.verify', { retryLimit: 2, expireInSeconds: 3600 });
     await this.queue.schedule('audit.verify', '17 3 * * *');
     await this.queue.work('audit.verify', () => this.verifyAuditTrail().then(() => {}));
+    this.startCheckpointer();
   }
 
   expirePortal(): Promise<number> {
@@ -549,9 +598,11 @@ export class App {
 
   /** Verifies every audit chain and records the outcome in the system chain. */
   async verifyAuditTrail() {
-    const result = await verifyAudit(this.db);
+    const result = await this.verifyAudit();
     if (!result.ok)
-      this.log.error({ org_id: result.orgId, seq: result.seq, reason: result.reason }, 'audit chain broken');
+      for (const b of result.breaks)
+        this.log.error({ org_id: b.orgId, seq: b.seq, reason: b.reason }, 'audit chain broken');
+    const checkpoints = result.checkpoints.checked;
     await this.audit(this.db, {
       orgId: SYSTEM_ORG_ID,
       actor: { type: 'system', id: 'scheduler', label: 'scheduler' },
@@ -560,8 +611,14 @@ export class App {
       objectId: result.ok ? 'all' : result.orgId,
       outcome: result.ok ? 'success' : 'failure',
       details: result.ok
-        ? { chains: result.chains, events: result.events }
-        : { reason: result.reason, seq: result.seq, chains: result.chains },
+        ? { chains: result.chains, events: result.events, checkpoints }
+        : {
+            reason: result.reason,
+            seq: result.seq,
+            broken_chains: result.breaks.length,
+            chains: result.chains,
+            checkpoints,
+          },
     });
     return result;
   }
@@ -591,6 +648,17 @@ export class App {
       await this.flushing;
       await this.flushAudit().catch((err: Error) =>
         this.log.error({ err: err.message }, 'staged audit events left for the next start'),
+      );
+    }
+    if (this.checkpointer) {
+      clearInterval(this.checkpointer);
+      this.checkpointer = null;
+    }
+    await this.checkpointing;
+    // What this process chained last is signed before it goes.
+    if (this.roles.length > 0) {
+      await this.writeAuditCheckpoints().catch((err: Error) =>
+        this.log.error({ err: err.message }, 'audit checkpoint on stop failed'),
       );
     }
   }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import type { Db } from '../db/index.ts';
@@ -7,6 +8,7 @@ import { requirePermission, requireRecentAuth } from '../http/authorization.ts';
 import { auditContext } from '../http/request-context.ts';
 import type { HttpServer } from '../http/server.ts';
 import { appendAudit } from './append.ts';
+import { exportCheckpoints } from './checkpoints.ts';
 import { type AuditFilter, exportAudit, listAuditEvents } from './query.ts';
 import { auditEventJson } from './types.ts';
 import { auditVerifyJson, verifyAudit } from './verify.ts';
@@ -82,6 +84,39 @@ const ListResponse = Type.Object(
   { additionalProperties: false },
 );
 
+const Break = {
+  org_id: Type.String(),
+  seq: Type.Integer({
+    description: 'The first broken event (for a deleted tail or chain, the first missing seq).',
+  }),
+  event_id: Nullable(Type.String()),
+  reason: Type.Union([
+    Type.Literal('hash_mismatch'),
+    Type.Literal('link_broken'),
+    Type.Literal('missing_event'),
+    Type.Literal('head_mismatch'),
+    Type.Literal('chain_missing'),
+    Type.Literal('truncated'),
+    Type.Literal('rewritten'),
+    Type.Literal('checkpoint_invalid'),
+  ]),
+  detail: Type.String(),
+};
+
+const CheckpointSummary = Type.Object(
+  {
+    checked: Type.Integer({ description: 'Signed checkpoints compared with the chain.' }),
+    unverifiable: Type.Integer({
+      description: 'Checkpoints signed by a key this server does not hold (relied on for nothing).',
+    }),
+    key_ids: Type.Array(Type.String(), { description: 'The keys that signed the checkpoints checked.' }),
+    latest: Nullable(
+      Type.String({ format: 'date-time', description: 'When the newest checkpoint checked was signed.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const VerifyResponse = Type.Union([
   Type.Object(
     {
@@ -97,26 +132,18 @@ const VerifyResponse = Type.Union([
           },
         ),
       ),
+      checkpoints: CheckpointSummary,
     },
     { additionalProperties: false },
   ),
   Type.Object(
     {
       ok: Type.Literal(false),
-      org_id: Type.String(),
-      seq: Type.Integer({
-        description: 'The first broken event (for a deleted tail, the first missing seq).',
-      }),
-      event_id: Nullable(Type.String()),
-      reason: Type.Union([
-        Type.Literal('hash_mismatch'),
-        Type.Literal('link_broken'),
-        Type.Literal('missing_event'),
-        Type.Literal('head_mismatch'),
-      ]),
-      detail: Type.String(),
+      ...Break,
+      breaks: Type.Array(Type.Object(Break, { additionalProperties: false })),
       chains: Type.Integer(),
       events: Type.Integer(),
+      checkpoints: CheckpointSummary,
     },
     { additionalProperties: false },
   ),
@@ -127,8 +154,17 @@ const EXPORTS = {
   csv: { type: 'text/csv; charset=utf-8', extension: 'csv' },
 } as const;
 
-/** GET /v1/audit-events (list, or export as JSON lines / CSV) and GET /v1/audit-events/verify. */
-export async function auditRoutes(app: HttpServer, opts: { db: Db }): Promise<void> {
+export interface AuditRouteDeps {
+  db: Db;
+  /** The public keys of the checkpoint signing keys this server holds, by key id. */
+  checkpointKeys: () => ReadonlyMap<string, KeyObject>;
+}
+
+/**
+ * GET /v1/audit-events (list, or export as JSON lines / CSV), GET /v1/audit-events/verify and
+ * GET /v1/audit-events/checkpoints.
+ */
+export async function auditRoutes(app: HttpServer, opts: AuditRouteDeps): Promise<void> {
   const { db } = opts;
 
   app.get(
@@ -217,10 +253,53 @@ export async function auditRoutes(app: HttpServer, opts: { db: Db }): Promise<vo
       schema: {
         tags: ['audit'],
         summary: "Verify the organisation's audit chain: intact, or the first broken event",
+        description:
+          'Also checks the chain against the signed checkpoints of its head kept by this server. Checking against checkpoints you exported earlier (GET /v1/audit-events/checkpoints) is done with `sealpost audit verify --checkpoints FILE`, or by hand as docs/audit.md shows.',
         response: { 200: VerifyResponse },
       },
     },
-    async (request) => auditVerifyJson(await verifyAudit(db, { orgId: request.auth.orgId })),
+    async (request) =>
+      auditVerifyJson(
+        await verifyAudit(db, { orgId: request.auth.orgId, checkpointKeys: opts.checkpointKeys() }),
+      ),
+  );
+
+  app.get(
+    '/v1/audit-events/checkpoints',
+    {
+      config: { scope: 'audit:export' },
+      schema: {
+        tags: ['audit'],
+        summary: "The signed checkpoints of the organisation's audit chain, as JSON lines",
+        description:
+          'Keep them outside Sealpost: whoever could rewrite the database could delete its checkpoints too, but not the copy you hold. Each line carries the public key that signed it; docs/audit.md gives the signed bytes and how to check them with openssl.',
+        response: {
+          200: {
+            description: 'One checkpoint per line, oldest chain position first.',
+            content: {
+              'application/x-ndjson': {
+                schema: Type.String({ description: 'One checkpoint object per line.' }),
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      // Taking the evidence out is itself on the record, as an export of the trail is.
+      await appendAudit(db, {
+        ...auditContext(request),
+        action: 'audit.checkpoints_exported',
+        objectType: 'audit_trail',
+        objectId: request.auth.orgId,
+        outcome: 'success',
+      });
+      const lines = exportCheckpoints(db, { orgId: request.auth.orgId });
+      return reply
+        .type('application/x-ndjson; charset=utf-8')
+        .header('content-disposition', 'attachment; filename="audit-checkpoints.jsonl"')
+        .send(Readable.from(withNewlines(lines)) as unknown as string);
+    },
   );
 }
 

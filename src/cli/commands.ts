@@ -1,7 +1,16 @@
 import { userInfo } from 'node:os';
 import type { App } from '../app/index.ts';
-import { appendAudit, auditVerifyJson, exportAudit, SYSTEM_ORG_ID, verifyAudit } from '../audit/index.ts';
+import {
+  appendAudit,
+  auditVerifyJson,
+  exportAudit,
+  type ExportedCheckpoint,
+  exportCheckpoints,
+  parseCheckpoints,
+  SYSTEM_ORG_ID,
+} from '../audit/index.ts';
 import { migrate } from '../db/index.ts';
+import { SealpostError } from '../errors/index.ts';
 import { instanceMode, type Mode, setInstanceMode } from '../sandbox/index.ts';
 import type { Actor } from '../http/types.ts';
 
@@ -55,6 +64,10 @@ export const commands: Record<string, (app: App, args: CommandArgs, out: Command
         outcome: 'success',
         details: { rewrapped: result.rewrapped },
       });
+      // A checkpoint key derived from the master key changed with it: the new one signs every head
+      // now, so the chains stay anchored by a key this server holds.
+      const { written } = await app.writeAuditCheckpoints();
+      out.progress(`signed ${written} audit checkpoint(s) with the new key`);
       return { rotated: 'master', ...result };
     },
 
@@ -85,11 +98,40 @@ export const commands: Record<string, (app: App, args: CommandArgs, out: Command
     },
 
     async 'audit verify'(app, args, out) {
-      const result = await verifyAudit(app.db, {
+      const result = await app.verifyAudit({
         orgId: optionalString(args, 'org'),
+        checkpoints: heldCheckpoints(args),
         onProgress: out.progress,
       });
       return auditVerifyJson(result);
+    },
+
+    async 'audit checkpoint'(app) {
+      const { written, key } = await app.writeAuditCheckpoints();
+      return {
+        written,
+        key_id: key.id,
+        public_key: key.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      };
+    },
+
+    async 'audit checkpoints export'(app, args, out) {
+      const orgId = optionalString(args, 'org');
+      let lines = 0;
+      for await (const line of exportCheckpoints(app.db, { orgId })) {
+        out.write(`${line}\n`);
+        lines++;
+      }
+      await appendAudit(app.db, {
+        orgId: orgId ?? SYSTEM_ORG_ID,
+        actor: cliActor(args),
+        action: 'audit.checkpoints_exported',
+        objectType: 'audit_trail',
+        objectId: orgId ?? 'all',
+        outcome: 'success',
+        details: { lines },
+      });
+      return { exported_checkpoints: lines };
     },
 
     async 'audit export'(app, args, out) {
@@ -144,6 +186,18 @@ function requireString(args: CommandArgs, name: string): string {
 function optionalString(args: CommandArgs, name: string): string | undefined {
   const value = args[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** The checkpoints the auditor gave with --checkpoints (read by the CLI, see main.ts). */
+function heldCheckpoints(args: CommandArgs): ExportedCheckpoint[] | undefined {
+  const text = args['checkpoints-text'];
+  if (typeof text !== 'string') return undefined;
+  try {
+    return parseCheckpoints(text);
+  } catch (err) {
+    if (err instanceof SealpostError) throw new UsageError(`--checkpoints: ${err.message}`);
+    throw err;
+  }
 }
 
 function dateArg(args: CommandArgs, name: string): Date | undefined {

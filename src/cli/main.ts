@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +23,13 @@ Commands:
                                         or with --org give that organisation a new key version
   keys destroy --org ORG_ID --confirm ORG_ID
                                         destroy an organisation's keys: its sealed data is gone for good
-  audit verify [--org ORG_ID] [--json]  prove the audit chains intact, or name the first broken event
+  audit verify [--org ORG_ID] [--checkpoints FILE] [--json]
+                                        prove the audit chains intact, or name each broken chain;
+                                        with FILE, also against checkpoints exported earlier
+  audit checkpoint [--json]             sign a checkpoint of every chain head that moved, and print
+                                        the signing key's public half
+  audit checkpoints export [--org ORG_ID] [--output FILE]
+                                        the signed checkpoints as JSON lines: keep them elsewhere
   audit export --org ORG_ID [--from T] [--to T] [--actor ID] [--object-type T] [--object-id ID]
                [--action A] [--format jsonl|csv] [--output FILE]
   config [--docs]                       show the effective configuration (secrets masked),
@@ -49,6 +55,7 @@ const OPTIONS = {
   action: { type: 'string' },
   format: { type: 'string' },
   output: { type: 'string' },
+  checkpoints: { type: 'string' },
   docs: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -63,8 +70,11 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   const args = values as CommandArgs;
-  const name = positionals.slice(0, 2).join(' ');
-  const command = commands[name] ? name : commands[positionals[0] ?? ''] ? positionals[0]! : positionals[0];
+  // The longest command the words name: `audit checkpoints export` before `audit checkpoint`.
+  const named = [3, 2, 1]
+    .map((n) => positionals.slice(0, n).join(' '))
+    .find((name) => Object.hasOwn(commands, name));
+  const command = named ?? positionals[0];
 
   if (!command || values.help || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
@@ -89,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
       stderr('Note: SEALPOST_MODE is production here: these messages would really be sent.');
     return 0;
   }
-  if (!commands[command]) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+  if (!Object.hasOwn(commands, command)) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
   return runCommand(config, command, args);
 }
 
@@ -110,6 +120,9 @@ async function runCommand(config: Config, command: string, args: CommandArgs): P
   };
   // The audit trail names the operating-system user who ran the command, even when the server runs it.
   args['os-user'] = userInfo().username;
+  // The auditor's file is read here, with the rights of whoever runs the command, even when the
+  // server verifies.
+  if (typeof args.checkpoints === 'string') args['checkpoints-text'] = readText(args.checkpoints);
   let result: unknown;
   const holder = config.databaseUrl ? null : dataDirHolder(embeddedDbDir(config));
   if (holder !== null) {
@@ -125,6 +138,14 @@ async function runCommand(config: Config, command: string, args: CommandArgs): P
   }
   if (outputFile) await new Promise((resolve) => outputFile.end(resolve));
   return report(command, args, result);
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
 }
 
 /** Prints a command's result for people, or as JSON with --json. */
@@ -143,8 +164,22 @@ function report(command: string, args: CommandArgs, result: unknown): number {
       ].join('\n'),
     );
   } else if (command === 'audit verify') {
+    const checkpoints = r.checkpoints as { checked: number; unverifiable: number; latest: string | null };
     if (r.ok) stderr(`Audit trail intact: ${r.events} events in ${r.chains} chain(s) verified.`);
-    else stderr(`Audit trail BROKEN: ${JSON.stringify(result)}`);
+    else
+      for (const b of r.breaks as { org_id: string; seq: number; reason: string; detail: string }[])
+        stderr(`Audit trail BROKEN: chain ${b.org_id} at event ${b.seq} (${b.reason}): ${b.detail}`);
+    stderr(
+      `Signed checkpoints checked: ${checkpoints.checked}${checkpoints.latest ? `, the newest signed at ${checkpoints.latest}` : ''}.` +
+        (checkpoints.unverifiable
+          ? ` ${checkpoints.unverifiable} signed by a key this server does not hold were not used.`
+          : ''),
+    );
+  } else if (command === 'audit checkpoint') {
+    stderr(`Signed ${r.written} checkpoint(s) with key ${r.key_id}. Its public key, for auditors:`);
+    process.stdout.write(String(r.public_key));
+  } else if (command === 'audit checkpoints export') {
+    stderr(`Exported ${r.exported_checkpoints} checkpoint(s).`);
   } else if (command === 'migrate') {
     const applied = r.applied as string[];
     stderr(applied.length ? `Applied ${applied.length} migration(s).` : 'The database schema is up to date.');

@@ -14,6 +14,8 @@ export interface Config {
   publicUrl: string;
   masterKeyFile: string;
   masterKey?: string;
+  auditSigningKeyFile?: string;
+  auditCheckpointMinutes: number;
   httpBodyLimit: number;
   rateLimitPerKey: number;
   rateLimitPerAddress: number;

@@ -93,6 +93,23 @@ export const settings: readonly Setting[] = [
       'The master key itself (32 bytes, base64), instead of a file. Takes precedence over SEALPOST_MASTER_KEY_FILE.',
   },
   {
+    key: 'auditSigningKeyFile',
+    env: 'SEALPOST_AUDIT_SIGNING_KEY_FILE',
+    type: 'path',
+    description:
+      'An Ed25519 private key in PEM (`openssl genpkey -algorithm ed25519`, mode 0600) that signs the audit checkpoints. Unset: a key derived from the master key signs them. Either way the key is never in the database; `sealpost audit checkpoint` prints its public half.',
+  },
+  {
+    key: 'auditCheckpointMinutes',
+    env: 'SEALPOST_AUDIT_CHECKPOINT_MINUTES',
+    type: 'integer',
+    default: '5',
+    min: 1,
+    max: 1440,
+    description:
+      'How often a worker signs a checkpoint of every audit chain whose head moved (and once more when it stops). A rewrite of the trail older than the last checkpoint an auditor holds is detected.',
+  },
+  {
     key: 'httpBodyLimit',
     env: 'SEALPOST_HTTP_BODY_LIMIT',
     type: 'integer',

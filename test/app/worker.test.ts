@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { App } from '../../src/app/index.ts';
 import { SYSTEM_ORG_ID } from '../../src/audit/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { loadMasterKeys } from '../../src/crypto/index.ts';
+import { deriveSigningKey, loadMasterKeys } from '../../src/crypto/index.ts';
 import { describeEachDb } from '../support/db.ts';
 
 describeEachDb('the worker role', (suite) => {
@@ -46,5 +46,35 @@ describeEachDb('the worker role', (suite) => {
     } finally {
       await app.stopServices({ queueTimeoutMs: 2000 });
     }
+  });
+
+  test("signs the audit chains' heads when it stops, with the key derived from the master key", async () => {
+    const config = loadConfig({
+      SEALPOST_DATA_DIR: mkdtempSync(join(tmpdir(), 'sealpost-worker-')),
+      SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
+      SEALPOST_LOG_LEVEL: 'silent',
+    });
+    const app = await App.create(config, suite.db, loadMasterKeys(config));
+    await app.start(['worker']);
+    const org = await app.initOrganization({
+      name: 'Checkpoint Clinic',
+      adminEmail: 'it@checkpoint.example',
+      actor: { type: 'system', id: 'test', label: 'test' },
+    });
+    await app.stopServices({ queueTimeoutMs: 2000 });
+    const { signing } = app.auditSigningKeys();
+    assert.equal(signing.id, deriveSigningKey(Buffer.from(config.masterKey!, 'base64')).id);
+    const { rows } = await suite.db.query<{ seq: string; key_id: string }>(
+      'SELECT seq, key_id FROM audit_checkpoints WHERE org_id = $1',
+      [org.org_id],
+    );
+    assert.deepEqual(
+      rows.map((r) => [Number(r.seq), r.key_id]),
+      [[3, signing.id]],
+    );
+    const verified = await app.verifyAudit({ orgId: org.org_id });
+    assert.equal(verified.checkpoints.checked, 1);
+    // Nothing moved since: nothing more to sign.
+    assert.equal((await app.writeAuditCheckpoints()).written, 0);
   });
 });

@@ -14,6 +14,8 @@ import { SealpostError } from '../../src/errors/index.ts';
 import { describeEachDb } from '../support/db.ts';
 
 const T0 = Date.parse('2026-03-01T09:00:00.000Z');
+/** No signed checkpoints in these chains (test/audit/checkpoints.test.ts has them). */
+const NO_CHECKPOINTS = { checked: 0, unverifiable: 0, keyIds: [], latest: null };
 
 /** A pinned clock: one second per reading. */
 function steppingClock(start = T0) {
@@ -116,6 +118,7 @@ describeEachDb('audit chain', (suite) => {
       chains: 1,
       events: 2,
       head: { seq: 2, hash: second.hash.toString('hex') },
+      checkpoints: NO_CHECKPOINTS,
     });
   });
 
@@ -144,7 +147,7 @@ describeEachDb('audit chain', (suite) => {
     });
     assert.equal(result.ok, true);
     // The two chains above plus those of the earlier tests: 2 + 1 + 5 + 7 events in 4 chains.
-    assert.deepEqual(result, { ok: true, chains: 4, events: 15 });
+    assert.deepEqual(result, { ok: true, chains: 4, events: 15, checkpoints: NO_CHECKPOINTS });
     assert.equal(lines.length, 3);
     assert.match(lines[0]!, /verified 4 audit events/);
   });
@@ -455,19 +458,28 @@ describeEachDb('audit chain', (suite) => {
     assert.equal(r3.reason, 'hash_mismatch', 'its hash cannot be right without the chain code');
   });
 
-  test('verify over every chain stops at the first broken chain', async () => {
+  test('verify over every chain names each broken chain at its first broken event', async () => {
     const result = await verifyAudit(suite.db);
     assert.ok(!result.ok);
-    const alone = await verifyAudit(suite.db, { orgId: result.orgId });
-    assert.ok(!alone.ok);
-    assert.deepEqual([alone.reason, alone.seq, alone.eventId], [result.reason, result.seq, result.eventId]);
-    // Chains are walked in org id order: every chain before the broken one was intact and counted.
+    // The chains broken by the tests above (4 edited, 1 re-hashed, 2 with a deleted event, 2
+    // reordered, 3 cut or extended), in org id order; the first is also named at the top.
+    assert.equal(result.breaks.length, 12);
+    assert.deepEqual(
+      [result.orgId, result.seq, result.reason],
+      [result.breaks[0]!.orgId, result.breaks[0]!.seq, result.breaks[0]!.reason],
+    );
+    const orgIds = result.breaks.map((b) => b.orgId);
+    assert.deepEqual(orgIds, [...orgIds].sort());
+    for (const b of result.breaks) {
+      const alone = await verifyAudit(suite.db, { orgId: b.orgId });
+      assert.ok(!alone.ok);
+      assert.deepEqual([alone.reason, alone.seq, alone.eventId], [b.reason, b.seq, b.eventId]);
+    }
+    // Every other chain was verified intact and counted.
     const { rows } = await suite.db.query<{ org_id: string }>(
       'SELECT org_id FROM audit_heads UNION SELECT org_id FROM audit_events',
     );
-    const before = rows.map((r) => r.org_id).filter((id) => id < result.orgId);
-    assert.equal(result.chains, before.length);
-    for (const orgId of before) assert.equal((await verifyAudit(suite.db, { orgId })).ok, true);
+    assert.equal(result.chains, rows.length - result.breaks.length);
   });
 
   test('concurrent appends to one organisation stay one chain, and verify meanwhile sees no break', async () => {
@@ -492,6 +504,7 @@ describeEachDb('audit chain', (suite) => {
       chains: 1,
       events: 45,
       head: { seq: 45, hash: events.find((e) => e.orgId === orgId && e.seq === 45)!.hash.toString('hex') },
+      checkpoints: NO_CHECKPOINTS,
     });
     assert.equal((await verifyAudit(suite.db, { orgId: otherOrg })).ok, true);
   });

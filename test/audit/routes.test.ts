@@ -3,18 +3,20 @@
 // instead of checking an API key. It tests what the routes do for an authenticated caller, not
 // authentication; end-to-end tests with real API keys live with the application's tests.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { appendAudit } from '../../src/audit/index.ts';
+import { appendAudit, writeCheckpoints } from '../../src/audit/index.ts';
 import { auditRoutes } from '../../src/audit/routes.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { deriveSigningKey } from '../../src/crypto/index.ts';
 import { errors } from '../../src/errors/index.ts';
 import { buildHttpServer, type HttpServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { Metrics } from '../../src/metrics/index.ts';
+import { asSuperuser, cutTail } from '../support/audit-tamper.ts';
 import { describeEachDb } from '../support/db.ts';
 
 const T0 = Date.parse('2026-04-01T00:00:00.000Z');
@@ -25,6 +27,7 @@ describeEachDb('audit routes', (suite) => {
   let dataDir: string;
   const orgId = randomUUID();
   const otherOrg = randomUUID();
+  const key = deriveSigningKey(randomBytes(32));
 
   const get = (url: string, options: { org?: string | null; scopes?: string } = {}) => {
     const headers: Record<string, string> = { 'x-test-scopes': options.scopes ?? 'audit:read audit:export' };
@@ -46,7 +49,10 @@ describeEachDb('audit routes', (suite) => {
         return { orgId: org, actor: { type: 'api_key', id: 'test', label: 'spk_test' }, scopes };
       },
       async ready() {},
-      routes: [(server) => auditRoutes(server, { db: suite.db })],
+      routes: [
+        (server) =>
+          auditRoutes(server, { db: suite.db, checkpointKeys: () => new Map([[key.id, key.publicKey]]) }),
+      ],
     });
     await app.ready();
     for (let i = 0; i < 12; i++) {
@@ -80,6 +86,7 @@ describeEachDb('audit routes', (suite) => {
     assert.equal(denied.statusCode, 403);
     assert.equal(denied.json().code, 'forbidden');
     assert.equal((await get('/v1/audit-events/verify', { scopes: 'org:read' })).statusCode, 403);
+    assert.equal((await get('/v1/audit-events/checkpoints', { scopes: 'audit:read' })).statusCode, 403);
   });
 
   test("json: a page of the caller's organisation only, filtered, with a cursor to the next", async () => {
@@ -238,5 +245,52 @@ describeEachDb('audit routes', (suite) => {
     ]);
     assert.ok(list.parameters.some((p: { name: string }) => p.name === 'actor_id'));
     assert.ok(doc.paths['/v1/audit-events/verify'].get.responses['200']);
+    assert.ok(doc.paths['/v1/audit-events/checkpoints'].get.responses['200'].content['application/x-ndjson']);
+  });
+
+  test("checkpoints: the organisation's own as JSON lines; verify holds its chain to them", async () => {
+    const signedAt = new Date(T0 + 60 * MINUTE);
+    assert.equal(await writeCheckpoints(suite.db, key, signedAt), 2);
+    const res = await get('/v1/audit-events/checkpoints');
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    assert.equal(res.headers['content-disposition'], 'attachment; filename="audit-checkpoints.jsonl"');
+    const lines = res.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.length, 1, "the caller's chain only");
+    assert.equal(lines[0].org_id, orgId);
+    assert.equal(lines[0].key_id, key.id);
+    assert.equal(lines[0].signed_at, signedAt.toISOString());
+    assert.equal(
+      lines[0].public_key,
+      key.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+    );
+    // Taking them is on the record.
+    const taken = (await get('/v1/audit-events?action=audit.checkpoints_exported')).json().data;
+    assert.equal(taken.length, 1);
+
+    const ok = (await get('/v1/audit-events/verify')).json();
+    assert.equal(ok.ok, true);
+    assert.deepEqual(ok.checkpoints, {
+      checked: 1,
+      unverifiable: 0,
+      key_ids: [key.id],
+      latest: signedAt.toISOString(),
+    });
+
+    // The tail cut and the head moved back: the head alone no longer tells, the checkpoint does.
+    await asSuperuser(suite.db, (tx) => cutTail(tx, orgId, 10));
+    const cut = (await get('/v1/audit-events/verify')).json();
+    assert.equal(cut.ok, false);
+    assert.equal(cut.reason, 'truncated');
+    assert.equal(cut.seq, 11);
+    assert.equal(cut.event_id, null);
+    assert.deepEqual(
+      cut.breaks.map((b: { reason: string }) => b.reason),
+      ['truncated'],
+    );
+    assert.equal(cut.checkpoints.checked, 1);
   });
 });

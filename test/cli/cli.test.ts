@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { App } from '../../src/app/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { loadMasterKeys, signingKeyId } from '../../src/crypto/index.ts';
+import { embeddedDbDir } from '../../src/db/index.ts';
+import { openPglite } from '../../src/db/pglite.ts';
+import { createLogger } from '../../src/log/index.ts';
+import { asSuperuser, cutTail, deleteChain, rehash } from '../support/audit-tamper.ts';
 import { runCli, startServe } from '../support/cli.ts';
-import { postgresOrSkip } from '../support/db.ts';
+import { createTestDb, postgresOrSkip } from '../support/db.ts';
 
 const folders: string[] = [];
 function dataDir() {
@@ -119,6 +128,69 @@ describe('sealpost CLI on the embedded database', () => {
     } finally {
       assert.equal(await serve.stop(), 0);
     }
+  });
+
+  test("audit checkpoints: signed with the supplied key, exported, and three tamperings named against the auditor's file", async () => {
+    // A migrated embedded database (copied from the test template: quicker than a first start),
+    // with three organisations of three events each, made in this process.
+    const testDb = await createTestDb('pglite');
+    const dir = testDb.location;
+    folders.push(dir);
+    const keyFile = join(dir, 'audit-signing.pem');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', keyFile]);
+    chmodSync(keyFile, 0o600);
+    const env = { SEALPOST_DATA_DIR: dir, SEALPOST_AUDIT_SIGNING_KEY_FILE: keyFile };
+    const config = loadConfig({ ...env, SEALPOST_LOG_LEVEL: 'silent' });
+    const app = await App.create(config, testDb.db, loadMasterKeys(config), { log: createLogger('silent') });
+    const orgIds: string[] = [];
+    for (const name of ['Cut', 'Deleted', 'Rehashed']) {
+      const actor = { type: 'system' as const, id: 'test', label: 'test' };
+      const org = await app.initOrganization({ name, adminEmail: `it@${name.toLowerCase()}.example`, actor });
+      orgIds.push(org.org_id);
+    }
+    await app.stop();
+    const [cut, deleted, rehashed] = orgIds as [string, string, string];
+
+    const signed = await runCli(['audit', 'checkpoint', '--json'], env);
+    assert.equal(signed.code, 0, signed.stderr);
+    const key = JSON.parse(signed.stdout);
+    assert.equal(key.written, 3);
+    // The supplied key signed, and its id is the SHA-256 of its public key.
+    const publicKey = createPublicKey(readFileSync(keyFile, 'utf8'));
+    assert.equal(key.key_id, signingKeyId(publicKey));
+    assert.equal(key.public_key, publicKey.export({ type: 'spki', format: 'pem' }));
+
+    const file = join(dir, 'checkpoints.jsonl');
+    const exported = await runCli(['audit', 'checkpoints', 'export', '--output', file], env);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stderr, /Exported 3 checkpoint\(s\)/);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+
+    // The attacker has the database: cuts one chain, deletes another, re-hashes the third, and
+    // deletes the checkpoints the database held.
+    const db = await openPglite(embeddedDbDir(config));
+    await asSuperuser(db, async (tx) => {
+      await cutTail(tx, cut, 2);
+      await deleteChain(tx, deleted);
+      await rehash(tx, rehashed, 2);
+      await tx.query('DELETE FROM audit_checkpoints');
+    });
+    await db.close();
+
+    const verify = await runCli(['audit', 'verify', '--checkpoints', file, '--json'], env);
+    assert.equal(verify.code, 1, verify.stderr);
+    const result = JSON.parse(verify.stdout);
+    assert.equal(result.ok, false);
+    assert.deepEqual(
+      Object.fromEntries(
+        result.breaks.map((b: { org_id: string; reason: string; seq: number }) => [
+          b.org_id,
+          [b.reason, b.seq],
+        ]),
+      ),
+      { [cut]: ['truncated', 3], [deleted]: ['chain_missing', 1], [rehashed]: ['rewritten', 3] },
+    );
+    assert.deepEqual(result.checkpoints.key_ids, [key.key_id]);
   });
 
   test('bad configuration and bad usage are named clearly', async () => {

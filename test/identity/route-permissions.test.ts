@@ -65,6 +65,7 @@ const ROUTES: Record<string, string> = {
   'DELETE /v1/roles/{id}': 'roles:manage',
   'GET /v1/audit-events': 'audit:read',
   'GET /v1/audit-events/verify': 'audit:read',
+  'GET /v1/audit-events/checkpoints': 'audit:export',
   'POST /v1/domains': 'domains:manage',
   'GET /v1/domains': 'domains:read',
   'GET /v1/domains/{domain}': 'domains:read',
