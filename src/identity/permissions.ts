@@ -11,7 +11,7 @@ export const PERMISSION_DESCRIPTIONS = {
   'sso:manage':
     "Set single sign-on, prove its domains and decide whether the provider's MFA stands for a user's own (owners; needs a recent sign-in)",
   'users:read': 'See staff users',
-  'users:manage': 'Manage staff users: their roles, unlocks (needs a recent sign-in)',
+  'users:manage': 'Manage staff users: their roles, resets of failed sign-ins (needs a recent sign-in)',
   'roles:read': 'See roles and their permissions',
   'roles:manage': 'Create, change and delete custom roles (needs a recent sign-in)',
   'api_keys:read': 'See API keys (never their secrets)',

@@ -1,4 +1,5 @@
--- Single sign-on trusts only what an organisation has proven.
+-- Single sign-on trusts only what an organisation has proven, and a failed staff sign-in slows the
+-- one trying rather than locking the person out.
 
 -- The domains an organisation has proven it holds, for single sign-on: a DNS TXT record
 -- (_sealpost-sso.<domain> TXT "sealpost-sso=<token>") or a verified sending domain of the same
@@ -29,3 +30,11 @@ ALTER TABLE sso_configs DROP COLUMN allowed_domains;
 -- Whether the provider's word that it asked for a second factor (amr "mfa") stands for the user's
 -- own factors: an owner's decision, off unless made. Owners present their own factor regardless.
 ALTER TABLE sso_configs ADD COLUMN trust_provider_mfa boolean NOT NULL DEFAULT false;
+
+-- Failed sign-ins are counted per (account, client network), per account and per client network,
+-- and only slow further tries: nothing locks. Every count of an account carries the account's hash,
+-- so an administrator's reset forgets them all. The counts kept so far, and their locks, go.
+DELETE FROM auth_throttle;
+ALTER TABLE auth_throttle DROP COLUMN locked_until;
+ALTER TABLE auth_throttle ADD COLUMN account bytea;
+CREATE INDEX auth_throttle_account ON auth_throttle (org_id, account) WHERE account IS NOT NULL;
