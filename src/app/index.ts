@@ -147,6 +147,7 @@ export class App {
       clock: this.clock,
       keyring,
       publicUrl: config.publicUrl,
+      dnsServers: config.dnsServers,
       notifyNewDevice: async (signIn) => {
         try {
           await queueNewDeviceMail({ db, keyring, queue: this.queue, publicUrl: config.publicUrl }, signIn);

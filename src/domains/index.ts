@@ -20,4 +20,4 @@ export {
   recordCheck,
   verifyForSandbox,
 } from './store.ts';
-export { checkDomain, createResolver, type DomainCheck, type RecordCheck } from './verify.ts';
+export { checkDomain, createResolver, type DomainCheck, lookupTxt, type RecordCheck } from './verify.ts';

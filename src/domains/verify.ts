@@ -70,6 +70,22 @@ async function judge(
   }
 }
 
+/**
+ * The TXT records at a name, each one's strings joined (a long record arrives in 255-byte
+ * strings); none when the name has none; the code of a DNS failure otherwise.
+ */
+export async function lookupTxt(
+  resolver: Resolver,
+  name: string,
+): Promise<{ found: string[]; error?: undefined } | { found: []; error: string }> {
+  try {
+    return { found: (await resolver.resolveTxt(name)).map((chunks) => chunks.join('')) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    return NO_RECORD.has(code) ? { found: [] } : { found: [], error: code };
+  }
+}
+
 /** Looks every expected record up and says, record by record, what is right and what is not. */
 export async function checkDomain(
   resolver: Resolver,
@@ -79,15 +95,9 @@ export async function checkDomain(
 ): Promise<DomainCheck> {
   const records = await Promise.all(
     expected.map(async (record): Promise<RecordCheck> => {
-      let found: string[];
-      try {
-        // A long TXT record arrives in 255-byte strings: one record is their concatenation.
-        found = (await resolver.resolveTxt(record.name)).map((chunks) => chunks.join(''));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        if (NO_RECORD.has(code)) return { ...record, status: 'missing', found: [] };
-        return { ...record, status: 'error', detail: `DNS lookup failed (${code})`, found: [] };
-      }
+      const { found, error } = await lookupTxt(resolver, record.name);
+      if (error) return { ...record, status: 'error', detail: `DNS lookup failed (${error})`, found };
+      if (found.length === 0) return { ...record, status: 'missing', found };
       return { ...record, ...(await judge(record, found, resolver, sender)), found };
     }),
   );

@@ -115,6 +115,21 @@ export const networkRefused = () =>
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
+/** How a place staff signed in from is kept: a hash of its kind and value, never the value. */
+export const originHash = (kind: 'device' | 'address', value: string) => sha256(`${kind}:${value}`);
+
+/** The device id a Cookie header carries (under either cookie name), when well formed. */
+export function deviceIdIn(cookieHeader: string | undefined): string | undefined {
+  for (const part of (cookieHeader ?? '').split(';')) {
+    const index = part.indexOf('=');
+    const name = part.slice(0, index).trim();
+    const value = part.slice(index + 1).trim();
+    if (index > 0 && (name === DEVICE_COOKIE || name === SECURE_DEVICE_COOKIE) && DEVICE_ID.test(value))
+      return value;
+  }
+  return undefined;
+}
+
 export class AccessControl {
   private readonly deps: AccessDeps;
   private readonly clock: () => Date;
@@ -241,15 +256,15 @@ export class AccessControl {
       );
       const fresh: Record<'device' | 'address', boolean> = { device: false, address: false };
       for (const [kind, value] of [
-        ['device', `device:${deviceId}`],
-        ['address', `address:${request.ip}`],
+        ['device', deviceId],
+        ['address', request.ip],
       ] as const) {
         const { rows } = await tx.query<{ inserted: boolean }>(
           `INSERT INTO staff_sign_in_origins (org_id, user_id, kind, value_hash, first_seen_at, last_seen_at)
            VALUES ($1, $2, $3, $4, $5, $5)
            ON CONFLICT (org_id, user_id, kind, value_hash) DO UPDATE SET last_seen_at = $5
            RETURNING (xmax = 0) AS inserted`,
-          [session.orgId, session.userId, kind, sha256(value), now],
+          [session.orgId, session.userId, kind, originHash(kind, value), now],
         );
         fresh[kind] = rows[0]!.inserted;
       }

@@ -6,7 +6,7 @@ import { auditContext } from '../http/request-context.ts';
 import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
 import { PASSWORD_MAX } from '../passwords/index.ts';
-import type { AccessControl } from './access.ts';
+import { type AccessControl, deviceIdIn } from './access.ts';
 import { permissionsOf } from './roles.ts';
 import {
   type ClientInfo,
@@ -61,6 +61,7 @@ export const clientOf = (request: FastifyRequest): ClientInfo => ({
   ip: request.ip,
   requestId: request.id,
   userAgent: request.headers['user-agent'],
+  deviceId: deviceIdIn(request.headers.cookie),
 });
 
 export function parseCredential<T extends RegistrationResponseJSON | AuthenticationResponseJSON>(
@@ -95,10 +96,8 @@ export function signInRefused(reply: FastifyReply, reason: string, retryAfterSec
     );
   if (retryAfterSeconds) reply.header('retry-after', String(retryAfterSeconds));
   throw new SealpostError(
-    reason === 'locked' ? 'sign_in_locked' : 'sign_in_throttled',
-    reason === 'locked'
-      ? 'Too many failed sign-ins: try again later, or ask an administrator to unlock the account.'
-      : `Too many failed sign-ins: wait ${retryAfterSeconds ?? 1} seconds and try again.`,
+    'sign_in_throttled',
+    `Too many failed sign-ins: wait ${retryAfterSeconds ?? 1} seconds and try again.`,
     { status: 429 },
   );
 }
@@ -135,7 +134,7 @@ export function authRoutes(staff: StaffAuth, access?: AccessControl) {
           tags: ['sign-in'],
           summary: 'Sign in with email and password; sets the session cookie',
           description:
-            'The same answer, in the same time, whether or not the address has an account. Failed attempts are throttled per account and per client address (429 with Retry-After), then the account is locked for a while.',
+            'The same answer, in the same time, whether or not the address has an account. Failed attempts slow further ones (429 sign_in_throttled with Retry-After): from the same client network after a few, and past a ceiling from anywhere the person has not signed in from before. No account is ever locked.',
           security: [],
           body: Type.Object(
             {
@@ -192,7 +191,7 @@ export function authRoutes(staff: StaffAuth, access?: AccessControl) {
         if (!result.ok) {
           if (result.reason === 'not_allowed')
             throw errors.forbidden('Your organisation requires a passkey to sign in.');
-          return signInRefused(reply, result.reason);
+          return signInRefused(reply, result.reason, result.retryAfterSeconds);
         }
         return { status: result.stage };
       },
@@ -232,7 +231,7 @@ export function authRoutes(staff: StaffAuth, access?: AccessControl) {
         if (!result.ok) {
           if (result.reason === 'expired')
             throw errors.conflict('challenge_expired', 'The passkey request expired: ask for new options.');
-          return signInRefused(reply, result.reason);
+          return signInRefused(reply, result.reason, result.retryAfterSeconds);
         }
         return { status: result.stage };
       },
@@ -674,7 +673,7 @@ export function authRoutes(staff: StaffAuth, access?: AccessControl) {
         config: { scope: 'users:manage', recentAuth: true },
         schema: {
           tags: ['users'],
-          summary: 'Lift the lock that failed sign-ins put on a user (needs a recent sign-in)',
+          summary: "Forget a user's failed sign-ins, and the waits they impose (needs a recent sign-in)",
           params: Type.Object({ id: Type.String() }),
           response: { 200: Type.Object({ unlocked: Type.Boolean() }), 404: Problem },
         },
@@ -695,7 +694,7 @@ export function authRoutes(staff: StaffAuth, access?: AccessControl) {
             objectType: 'user',
             objectId: request.params.id,
             outcome: 'success',
-            details: { was_locked: unlocked },
+            details: { had_failures: unlocked },
           });
           return { unlocked };
         });

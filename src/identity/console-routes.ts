@@ -152,7 +152,7 @@ export function consoleRoutes(staff: StaffAuth, access?: AccessControl) {
               ? c.t('console.signin.throttled', { seconds: result.retryAfterSeconds ?? 1 })
               : c.t(`console.signin.${result.reason}`);
           if (result.retryAfterSeconds) reply.header('retry-after', String(result.retryAfterSeconds));
-          const status = { invalid: 401, ambiguous: 409, throttled: 429, locked: 429 }[result.reason];
+          const status = { invalid: 401, ambiguous: 409, throttled: 429 }[result.reason];
           return page(reply, status, signInPage(c, { error, email, organization: organizationId }));
         }
         reply.header('set-cookie', staff.sessionCookie(result.session.secret));

@@ -1,12 +1,14 @@
 import { isIP } from 'node:net';
 import type { Queryable } from '../db/index.ts';
-import { errors, SealpostError } from '../errors/index.ts';
+import { errors } from '../errors/index.ts';
 import { roleExists } from './roles.ts';
 
-// An organisation's single sign-on settings (OpenID Connect): which provider, which client, which
-// addresses may sign in, how a claim maps to a role, whether users are made on their first
-// sign-in, and whether passwords are still allowed. The client secret is sealed under the
-// organisation's key and never leaves this module in clear except towards the provider.
+// An organisation's single sign-on settings (OpenID Connect): which provider, which client, how a
+// claim maps to a role, whether users are made on their first sign-in, whether the provider's MFA
+// stands for a user's own factors, and whether passwords are still allowed. Which addresses sign
+// in is not a setting: those of the organisation's proven domains (oidc-domains.ts). The client
+// secret is sealed under the organisation's key and never leaves this module in clear except
+// towards the provider.
 
 export interface RoleMapping {
   /** A value of the role claim (e.g. a group name or id). */
@@ -19,15 +21,17 @@ export interface SsoSettings {
   enabled: boolean;
   issuer: string;
   client_id: string;
-  allowed_domains: string[];
   role_claim: string;
   role_mappings: RoleMapping[];
   default_role: string | null;
   password_sign_in: boolean;
+  trust_provider_mfa: boolean;
 }
 
 /** What GET /v1/sso shows: the settings, never the secret. */
 export interface SsoView extends SsoSettings {
+  /** The organisation's proven domains: only verified addresses in them sign in. */
+  allowed_domains: string[];
   client_secret_set: boolean;
   redirect_uri: string;
   last_success_at: Date | null;
@@ -43,8 +47,8 @@ export interface StoredSso extends SsoSettings {
 
 export type SsoChange = Partial<SsoSettings> & { client_secret?: string };
 
-const COLUMNS = `org_id, slug, enabled, issuer, client_id, client_secret, allowed_domains, role_claim,
-  role_mappings, default_role, password_sign_in, last_success_at, updated_at`;
+const COLUMNS = `org_id, slug, enabled, issuer, client_id, client_secret, role_claim, role_mappings,
+  default_role, password_sign_in, trust_provider_mfa, last_success_at, updated_at`;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
 export const secretBinding = (orgId: string) => ({ table: 'sso_configs', row: orgId });
@@ -82,7 +86,7 @@ export async function readSso(q: Queryable, orgId: string): Promise<StoredSso | 
 
 /**
  * The organisation whose single sign-on an anonymous visitor asks for: by id or slug, or by the
- * domain of their address (refused when several organisations claim it). Active ones only.
+ * domain of their address when an organisation proved it (one at most can). Active ones only.
  */
 export async function findSso(
   q: Queryable,
@@ -104,15 +108,10 @@ export async function findSso(
     const domain = domainOf(by.email ?? '');
     if (!domain) return null;
     ({ rows } = await q.query<StoredSso & Record<string, unknown>>(
-      `${base} AND s.allowed_domains @> ARRAY[$1::text] LIMIT 2`,
+      `${base} AND EXISTS (SELECT 1 FROM sso_domains d
+         WHERE d.org_id = s.org_id AND d.domain = $1 AND d.verified_at IS NOT NULL)`,
       [domain],
     ));
-    if (rows.length > 1)
-      throw new SealpostError(
-        'sso_ambiguous',
-        'More than one organisation signs in this domain with single sign-on: use the sign-in link your organisation gave you.',
-        { status: 409 },
-      );
   }
   return rows[0] ? { ...rows[0], client_secret: Buffer.from(rows[0].client_secret) } : null;
 }
@@ -124,17 +123,18 @@ export function domainOf(email: string): string | null {
   return DOMAIN.test(domain) ? domain : null;
 }
 
-export function viewOf(stored: StoredSso, redirectUri: string): SsoView {
+export function viewOf(stored: StoredSso, redirectUri: string, allowedDomains: string[]): SsoView {
   return {
     slug: stored.slug,
     enabled: stored.enabled,
     issuer: stored.issuer,
     client_id: stored.client_id,
-    allowed_domains: stored.allowed_domains,
+    allowed_domains: allowedDomains,
     role_claim: stored.role_claim,
     role_mappings: stored.role_mappings,
     default_role: stored.default_role,
     password_sign_in: stored.password_sign_in,
+    trust_provider_mfa: stored.trust_provider_mfa,
     client_secret_set: stored.client_secret.length > 0,
     redirect_uri: redirectUri,
     last_success_at: stored.last_success_at,
@@ -143,9 +143,10 @@ export function viewOf(stored: StoredSso, redirectUri: string): SsoView {
 }
 
 /**
- * Writes the settings (a first PUT must give issuer, client id and secret, and domains). SSO-only
+ * Writes the settings (a first PUT must give issuer, client id and secret). SSO-only
  * (password_sign_in: false) needs an SSO sign-in that worked with this issuer and client first,
- * so nobody locks their organisation out with a provider that does not work.
+ * so nobody locks their organisation out with a provider that does not work. Another provider
+ * starts untrusted for MFA: trust is given to one provider, not to whichever comes next.
  */
 export async function writeSso(
   q: Queryable,
@@ -156,17 +157,11 @@ export async function writeSso(
   now: Date,
 ): Promise<{ stored: StoredSso; changed: string[] }> {
   const before = await readSso(q, orgId);
-  if (!before && (!change.issuer || !change.client_id || !sealedSecret || !change.allowed_domains))
-    throw errors.validation(
-      'The first configuration needs issuer, client_id, client_secret and allowed_domains.',
-    );
+  if (!before && (!change.issuer || !change.client_id || !sealedSecret))
+    throw errors.validation('The first configuration needs issuer, client_id and client_secret.');
   const issuer = change.issuer !== undefined ? checkIssuer(change.issuer) : before!.issuer;
   const clientId = change.client_id ?? before!.client_id;
   const providerChanged = !before || issuer !== before.issuer || clientId !== before.client_id;
-  const domains = (change.allowed_domains ?? before!.allowed_domains).map((d) => d.trim().toLowerCase());
-  for (const domain of domains)
-    if (!DOMAIN.test(domain)) throw errors.validation(`"${domain}" is not a domain name.`);
-  if (domains.length === 0) throw errors.validation('allowed_domains needs at least one domain.');
   const mappings = change.role_mappings ?? before?.role_mappings ?? [];
   const defaultRole =
     change.default_role !== undefined ? change.default_role : (before?.default_role ?? null);
@@ -177,6 +172,7 @@ export async function writeSso(
   }
   const lastSuccess = providerChanged ? null : (before?.last_success_at ?? null);
   const passwordSignIn = change.password_sign_in ?? (providerChanged ? true : before!.password_sign_in);
+  const trustMfa = change.trust_provider_mfa ?? (providerChanged ? false : before!.trust_provider_mfa);
   const enabled = change.enabled ?? before?.enabled ?? true;
   if (!passwordSignIn && (!lastSuccess || !enabled))
     throw errors.conflict(
@@ -188,11 +184,11 @@ export async function writeSso(
   const roleClaim = change.role_claim ?? before?.role_claim ?? 'groups';
   try {
     await q.query(
-      `INSERT INTO sso_configs (org_id, slug, enabled, issuer, client_id, client_secret, allowed_domains,
+      `INSERT INTO sso_configs (org_id, slug, enabled, issuer, client_id, client_secret, trust_provider_mfa,
          role_claim, role_mappings, default_role, password_sign_in, last_success_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13)
        ON CONFLICT (org_id) DO UPDATE SET slug = $2, enabled = $3, issuer = $4, client_id = $5,
-         client_secret = $6, allowed_domains = $7, role_claim = $8, role_mappings = $9::jsonb,
+         client_secret = $6, trust_provider_mfa = $7, role_claim = $8, role_mappings = $9::jsonb,
          default_role = $10, password_sign_in = $11, last_success_at = $12, updated_at = $13`,
       [
         orgId,
@@ -201,7 +197,7 @@ export async function writeSso(
         issuer,
         clientId,
         secret,
-        domains,
+        trustMfa,
         roleClaim,
         JSON.stringify(mappings),
         defaultRole,

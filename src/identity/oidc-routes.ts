@@ -8,13 +8,17 @@ import { chooseLanguage } from '../i18n/index.ts';
 import type { AccessControl } from './access.ts';
 import { clientOf } from './auth-routes.ts';
 import { readSso, secretBinding, viewOf, writeSso } from './oidc-config.ts';
+import { provenDomains } from './oidc-domains.ts';
+import { ssoDomainRoutes } from './oidc-domain-routes.ts';
 import { failedPage, onwardPage } from './oidc-pages.ts';
 import { SSO_COOKIE, type SingleSignOn } from './oidc.ts';
 import { cookieValue, csrfTokenOf, type Stage, StaffAuth } from './staff-auth.ts';
 
-// Single sign-on over HTTP: an organisation's settings (GET/PUT /v1/sso), the way to the provider
-// (/v1/auth/sso/start for links and scripts, /console/sso for the sign-in page's form) and the way
-// back (/v1/auth/sso/callback), which ends in the same staff session as a password sign-in.
+// Single sign-on over HTTP: an organisation's settings (GET/PUT /v1/sso, owners only to change:
+// whoever sets the provider decides who signs in as anyone), its proven domains
+// (oidc-domain-routes.ts), the way to the provider (/v1/auth/sso/start for links and scripts,
+// /console/sso for the sign-in page's form) and the way back (/v1/auth/sso/callback), which ends in
+// the same staff session as a password sign-in.
 
 const NEXT: Record<Stage, string> = {
   second_factor: '/console/verify',
@@ -42,11 +46,6 @@ const Settings = {
     description: "The provider's issuer URL, as its /.well-known/openid-configuration names it.",
   }),
   client_id: Type.String({ minLength: 1, maxLength: 500 }),
-  allowed_domains: Type.Array(Type.String({ maxLength: 253 }), {
-    minItems: 1,
-    maxItems: 50,
-    description: 'Only verified addresses in these domains sign in.',
-  }),
   role_claim: Type.String({
     minLength: 1,
     maxLength: 100,
@@ -67,9 +66,17 @@ const Settings = {
     description:
       'false: SSO-only (passwords refused, but for owners). Allowed once an SSO sign-in with this issuer and client worked.',
   }),
+  trust_provider_mfa: Type.Boolean({
+    description:
+      'true: a sign-in whose ID token says amr "mfa" needs no second factor here (unless policy requires a passkey). false (the default, and again whenever the issuer or client changes): users who enrolled a factor present it after single sign-on. Owners always present their own.',
+  }),
 };
 const SsoView = Type.Object({
   ...Settings,
+  allowed_domains: Type.Array(Type.String(), {
+    description:
+      'The proven domains (GET /v1/sso/domains): only verified addresses in these sign in, and only these find the organisation by address.',
+  }),
   client_secret_set: Type.Boolean({ description: 'The secret itself is sealed and never shown.' }),
   redirect_uri: Type.String({ description: "Register this as the client's redirect URI at the provider." }),
   last_success_at: Nullable(DateTime),
@@ -104,6 +111,8 @@ function html(reply: FastifyReply, status: number, body: { value: string }) {
 export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
   const staff = sso.staff;
   return async (app: HttpServer) => {
+    await ssoDomainRoutes(sso)(app);
+
     app.get(
       '/v1/sso',
       {
@@ -117,19 +126,19 @@ export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
       async (request) => {
         const stored = await readSso(staff.deps.db, request.auth.orgId);
         if (!stored) throw errors.notFound('Single sign-on');
-        return viewOf(stored, sso.redirectUri);
+        return viewOf(stored, sso.redirectUri, await provenDomains(staff.deps.db, request.auth.orgId));
       },
     );
 
     app.put(
       '/v1/sso',
       {
-        config: { scope: 'policy:manage', recentAuth: true },
+        config: { scope: 'sso:manage', recentAuth: true },
         schema: {
           tags: ['single sign-on'],
-          summary: "Set the organisation's single sign-on (OpenID Connect; needs a recent sign-in)",
+          summary: "Set the organisation's single sign-on (OpenID Connect; owners, with a recent sign-in)",
           description:
-            'The first call gives issuer, client_id, client_secret and allowed_domains; later ones change what they name. The client secret is sealed at rest and never returned.',
+            'The first call gives issuer, client_id and client_secret; later ones change what they name. The client secret is sealed at rest and never returned. Who signs in is decided by the proven domains (POST /v1/sso/domains).',
           body: SsoChange,
           response: { 200: SsoView, 403: Problem, 409: Problem, 422: Problem },
         },
@@ -140,6 +149,7 @@ export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
         const secret = request.body.client_secret;
         const sealed =
           secret === undefined ? undefined : await sso.deps.keyring.seal(orgId, secretBinding(orgId), secret);
+        const domains = await provenDomains(staff.deps.db, orgId);
         return staff.deps.db.transaction(async (tx) => {
           const { stored, changed } = await writeSso(tx, orgId, request.body, sealed, sso.clock());
           await staff.deps.audit(tx, {
@@ -152,10 +162,11 @@ export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
               changed: changed.join(' '),
               enabled: stored.enabled,
               password_sign_in: stored.password_sign_in,
+              trust_provider_mfa: stored.trust_provider_mfa,
               provisioning: stored.default_role !== null,
             },
           });
-          return viewOf(stored, sso.redirectUri);
+          return viewOf(stored, sso.redirectUri, domains);
         });
       },
     );
@@ -230,7 +241,7 @@ export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
           tags: ['single sign-on'],
           summary: 'Where the identity provider sends the browser back; sets the session cookie',
           description:
-            'Checked by openid-client: state, PKCE, the ID token (issuer, audience, signature, nonce). Needs email_verified and an allowed domain. Answers a page that goes on to the console, or JSON when asked for it (Accept: application/json).',
+            'Checked by openid-client: state, PKCE, the ID token (issuer, audience, signature, nonce). Needs email_verified and an address in a proven domain. Answers a page that goes on to the console, or JSON when asked for it (Accept: application/json).',
           security: [],
           querystring: Type.Object({}, { additionalProperties: Type.String({ maxLength: 4096 }) }),
           response: { 200: SignedIn, 403: Problem, 404: Problem, 502: Problem },

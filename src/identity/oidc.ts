@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Resolver } from 'node:dns/promises';
 import * as oidc from 'openid-client';
 import { type AuditInput, SYSTEM_ORG_ID } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
+import { createResolver } from '../domains/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
 import {
@@ -14,6 +16,7 @@ import {
   secretBinding,
   type StoredSso,
 } from './oidc-config.ts';
+import { isProvenDomain } from './oidc-domains.ts';
 import { pendingInvitationFor, recordAcceptance } from './invitations.ts';
 import { roleExists } from './roles.ts';
 import {
@@ -29,13 +32,15 @@ import { createUser } from './users.ts';
 // Single sign-on with OpenID Connect: the authorization code flow with PKCE (S256), state and
 // nonce, every check done by openid-client. A sign-in on its way is kept in the database, bound to
 // the browser that started it by a cookie (so a callback URL replayed in another browser, or
-// twice, opens nothing), and used once. The callback finds the user by a verified address in an
-// allowed domain, or makes one when the organisation says so, sets the role the claims map to,
-// and starts the same staff session as a password would.
+// twice, opens nothing), and used once. The callback finds the user by a verified address in one
+// of the organisation's proven domains, or makes one when the organisation says so, sets the role
+// the claims map to, and starts the same staff session as a password would.
 //
-// A sign-in through the provider stands for the password. It stands for a second factor too when
-// the ID token's amr claim (RFC 8176) says "mfa"; it never stands for a passkey: a role that
-// policy requires to use a passkey still completes the sign-in with one.
+// A sign-in through the provider stands for the password, and no more: a user's own second factor
+// is asked for after it as after a password. The ID token's amr claim (RFC 8176) saying "mfa"
+// stands for that factor only when an owner chose to trust the provider's MFA, and never for an
+// owner's (an owner finishes every SSO sign-in with a factor held here: whoever controls the
+// provider must not become owner) nor for a passkey that policy requires.
 
 export const SSO_COOKIE = 'sealpost_sso';
 export const CALLBACK_PATH = '/v1/auth/sso/callback';
@@ -48,6 +53,8 @@ export interface SsoDeps {
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
   keyring: Keyring;
   publicUrl: string;
+  /** DNS servers for the proof of domains (unset: the system's). */
+  dnsServers?: string[] | undefined;
   clock?: () => Date;
 }
 
@@ -61,7 +68,8 @@ export type SsoRefusal =
   | 'email_not_verified'
   | 'domain_not_allowed'
   | 'not_provisioned'
-  | 'user_disabled';
+  | 'user_disabled'
+  | 'owner_factor_required';
 
 const MESSAGES: Record<SsoRefusal, string> = {
   unknown_organization: 'No organisation signs in with single sign-on by that name or address.',
@@ -75,6 +83,8 @@ const MESSAGES: Record<SsoRefusal, string> = {
   domain_not_allowed: "Your email address's domain is not allowed to sign in to this organisation.",
   not_provisioned: 'You have no account in this organisation yet: ask an administrator to invite you.',
   user_disabled: 'Your account is disabled.',
+  owner_factor_required:
+    'Owners finish single sign-on with their own second factor: sign in with your password and enrol one first.',
 };
 
 export class SsoRefused extends SealpostError {
@@ -102,12 +112,15 @@ export class SingleSignOn {
   readonly deps: SsoDeps;
   readonly staff: StaffAuth;
   readonly clock: () => Date;
+  /** Looks up the TXT records that prove domains (oidc-domains.ts). */
+  readonly resolver: Resolver;
   private readonly discovered = new Map<string, { key: string; at: number; config: oidc.Configuration }>();
 
   constructor(deps: SsoDeps, staff: StaffAuth) {
     this.deps = deps;
     this.staff = staff;
     this.clock = deps.clock ?? (() => new Date());
+    this.resolver = createResolver(deps.dnsServers);
   }
 
   get redirectUri(): string {
@@ -270,8 +283,9 @@ export class SingleSignOn {
     // Microsoft Entra ID says "the domain's owner verified this address" with xms_edov.
     if (claims.email_verified !== true && claims.xms_edov !== true)
       return this.refuse(orgId, 'email_not_verified', client);
+    // Before any account is looked at: an address outside the proven domains matches nobody here.
     const domain = domainOf(email);
-    if (!domain || !sso.allowed_domains.includes(domain))
+    if (!domain || !(await isProvenDomain(this.deps.db, orgId, domain)))
       return this.refuse(orgId, 'domain_not_allowed', client);
     const mapped = await this.mappedRole(sso, claims[sso.role_claim]);
 
@@ -292,6 +306,11 @@ export class SingleSignOn {
         { org_id: orgId, user_id: existing.user_id, role: existing.role },
         client,
       );
+    if (existing?.role === 'owner') {
+      const factors = await this.staff.factors(this.deps.db, orgId, existing.user_id);
+      if (!factors.totp && factors.passkeys.length === 0)
+        return this.refuse(orgId, 'owner_factor_required', client, undefined, existing.user_id);
+    }
 
     return this.deps.db.transaction(async (q) => {
       let user: { org_id: string; user_id: string; role: string };
@@ -346,7 +365,7 @@ export class SingleSignOn {
           },
         });
       }
-      const result = await this.startSession(q, user, amr, client);
+      const result = await this.startSession(q, user, amr, sso.trust_provider_mfa, client);
       await q.query('UPDATE sso_configs SET last_success_at = $2 WHERE org_id = $1', [orgId, this.clock()]);
       await this.deps.audit(q, {
         orgId,
@@ -357,25 +376,42 @@ export class SingleSignOn {
         outcome: 'success',
         ip: client.ip,
         requestId: client.requestId,
-        details: { amr: amr.join(' '), mfa: amr.includes('mfa'), next: result.stage, provisioned: !existing },
+        details: {
+          amr: amr.join(' '),
+          mfa: amr.includes('mfa'),
+          provider_mfa_trusted: result.providerFactor,
+          next: result.stage,
+          provisioned: !existing,
+        },
       });
-      return { ...result, provisioned: !existing };
+      return {
+        session: result.session,
+        stage: result.stage,
+        methods: result.methods,
+        provisioned: !existing,
+      };
     });
   }
 
-  /** The session after the provider proved who it is: a second factor still due when policy asks. */
+  /**
+   * The session after the provider proved who it is: the user's own second factor still due when
+   * they have one (as after a password) or policy asks for one, unless the provider's MFA is
+   * trusted and stands for it.
+   */
   private async startSession(
     q: Queryable,
     user: { org_id: string; user_id: string; role: string },
     amr: string[],
+    trustProviderMfa: boolean,
     client: ClientInfo,
-  ): Promise<Omit<SsoSignIn, 'provisioned'>> {
+  ): Promise<Omit<SsoSignIn, 'provisioned'> & { providerFactor: boolean }> {
     const staff = this.staff;
     const policy = await staff.policy(q, user.org_id);
     const factors = await staff.factors(q, user.org_id, user.user_id);
     const needed = StaffAuth.requirement(policy, user.role);
-    const satisfied = needed === 'none' || (needed === 'any' && amr.includes('mfa'));
     const has = factors.totp || factors.passkeys.length > 0;
+    const providerFactor = trustProviderMfa && amr.includes('mfa') && user.role !== 'owner';
+    const satisfied = needed === 'passkey' ? false : providerFactor || (needed === 'none' && !has);
     const stage: Stage = satisfied ? 'active' : has ? 'second_factor' : 'enrol';
     const methods: Method[] = [];
     if (stage === 'second_factor') {
@@ -389,7 +425,7 @@ export class SingleSignOn {
       q,
       user,
       stage,
-      amr.includes('mfa') ? ['sso', 'sso_mfa'] : ['sso'],
+      providerFactor ? ['sso', 'sso_mfa'] : ['sso'],
       policy,
       client,
     );
@@ -399,7 +435,7 @@ export class SingleSignOn {
         user.user_id,
         this.clock(),
       ]);
-    return { session, stage, methods };
+    return { session, stage, methods, providerFactor };
   }
 
   /** The role the first matching mapping gives, if it still exists. */

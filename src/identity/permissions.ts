@@ -8,8 +8,10 @@ export const PERMISSION_DESCRIPTIONS = {
   'branding:manage': "Change the portal's and letters' branding",
   'policy:read': 'See the sign-in, access and SecureLine policies',
   'policy:manage': 'Change the sign-in, access and SecureLine policies (needs a recent sign-in)',
+  'sso:manage':
+    "Set single sign-on, prove its domains and decide whether the provider's MFA stands for a user's own (owners; needs a recent sign-in)",
   'users:read': 'See staff users',
-  'users:manage': 'Manage staff users: their roles, unlocks (needs a recent sign-in)',
+  'users:manage': 'Manage staff users: their roles, resets of failed sign-ins (needs a recent sign-in)',
   'roles:read': 'See roles and their permissions',
   'roles:manage': 'Create, change and delete custom roles (needs a recent sign-in)',
   'api_keys:read': 'See API keys (never their secrets)',
@@ -46,8 +48,9 @@ const reads = PERMISSIONS.filter(
 /** The built-in roles: listed with the custom ones, never changed or deleted. */
 export const ROLES: Readonly<Record<string, readonly Permission[]>> = {
   owner: PERMISSIONS,
-  // Everything but the organisation's encryption keys.
-  administrator: PERMISSIONS.filter((p) => p !== 'keys:manage'),
+  // Everything but the organisation's encryption keys and single sign-on: whoever sets the identity
+  // provider decides who signs in as anyone, owners included.
+  administrator: PERMISSIONS.filter((p) => p !== 'keys:manage' && p !== 'sso:manage'),
   // Reads the audit trail, reports and policy; cannot send, change or revoke anything.
   compliance_officer: [
     'org:read',

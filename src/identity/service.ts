@@ -34,6 +34,8 @@ export interface IdentityDeps {
   /** For staff sign-in: TOTP secrets are sealed; passkeys and cookies follow the public URL. */
   keyring?: StaffAuthDeps['keyring'];
   publicUrl?: string;
+  /** DNS servers for single sign-on's proof of domains (unset: the system's). */
+  dnsServers?: string[] | undefined;
   /** Mails a person about a sign-in from a new device or address (see AccessControl). */
   notifyNewDevice?: AccessDeps['notifyNewDevice'];
   /** Keys, policies and roles read by authentication (see auth-cache.ts); the service makes one. */

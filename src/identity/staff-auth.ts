@@ -26,13 +26,14 @@ import { RECENT_AUTH_MINUTES, reauthenticationRequired } from '../http/authoriza
 import { roleExists, rolePermissions } from './roles.ts';
 import type { AuthCache } from './auth-cache.ts';
 import { base32Encode, matchTotp, newTotpSecret, otpauthUri } from './totp.ts';
+import { ACCOUNT_WAIT_AFTER, SignInThrottle } from './sign-in-throttle.ts';
 import { hashPassword, verifyPassword } from './users.ts';
 
 // Staff sign-in: a password (NIST SP 800-63B rev. 4), then a second factor when the user has one
 // or the organisation's policy asks for one (TOTP with recovery codes, or a passkey), then a
 // session in an HttpOnly, SameSite=Strict cookie of which only a hash is stored. Failed attempts
-// are counted per account (by a hash of the address, existing or not) and per client address:
-// growing delays, then a lock that a time-out or an administrator lifts. No answer tells whether
+// slow further tries from the same source, and past a ceiling from any source but those the person
+// signed in from before; nothing locks an account (sign-in-throttle.ts). No answer tells whether
 // an account exists: unknown addresses take the same path, the same time and the same message.
 
 export const SESSION_COOKIE = 'sealpost_staff';
@@ -42,15 +43,6 @@ const CHALLENGE_MS = 5 * 60_000;
 const MAX_PASSKEYS = 10;
 const RECOVERY_CODES = 10;
 const SEEN_WRITE_MS = 30_000;
-
-// Throttling: per account, a growing delay after the 3rd failure (1, 2, 4 ... 30 s) and a lock of
-// LOCK_MINUTES after the 10th; per client address, a growing delay after the 20th (up to 60 s).
-// Counts are forgotten an hour after the last failure.
-export const ACCOUNT_DELAY_AFTER = 3;
-export const ACCOUNT_LOCK_AFTER = 10;
-export const LOCK_MINUTES = 30;
-export const ADDRESS_DELAY_AFTER = 20;
-const FORGET_MS = 60 * 60_000;
 
 export type Stage = 'second_factor' | 'enrol' | 'active';
 export type Method = 'password' | 'totp' | 'recovery_code' | 'passkey';
@@ -113,11 +105,13 @@ export interface ClientInfo {
   ip: string | null;
   requestId: string | null;
   userAgent?: string | undefined;
+  /** The device cookie's id, which makes a place the person signed in from before familiar. */
+  deviceId?: string | undefined;
 }
 
 export type SignInResult =
   | { ok: true; session: StaffSession; stage: Stage; methods: Method[] }
-  | { ok: false; reason: 'invalid' | 'ambiguous' | 'throttled' | 'locked'; retryAfterSeconds?: number };
+  | { ok: false; reason: 'invalid' | 'ambiguous' | 'throttled'; retryAfterSeconds?: number };
 
 const sha256 = (value: string | Buffer) => createHash('sha256').update(value).digest();
 export const csrfTokenOf = (secret: string) =>
@@ -161,11 +155,13 @@ export class StaffAuth {
   readonly clock: () => Date;
   readonly secureCookies: boolean;
   readonly cookieName: string;
+  readonly throttle: SignInThrottle;
   private dummy: Promise<string> | undefined;
 
   constructor(deps: StaffAuthDeps) {
     this.deps = deps;
     this.clock = deps.clock ?? (() => new Date());
+    this.throttle = new SignInThrottle({ db: deps.db, clock: this.clock });
     this.secureCookies = (deps.publicUrl ?? '').startsWith('https:');
     this.cookieName = this.secureCookies ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
   }
@@ -234,98 +230,29 @@ export class StaffAuth {
 
   // --- Throttling ------------------------------------------------------------------------------
 
-  private subjects(email: string, ip: string | null) {
-    return {
-      account: sha256(`account:${email.trim().toLowerCase()}`),
-      address: sha256(`address:${ip ?? 'unknown'}`),
-    };
-  }
-
-  /** A wait still due for this account or address, or a lock. */
-  private async throttled(
+  /** A failed try counted; reaching the account's ceiling is recorded (an alert, not a lock). */
+  private async countFailure(
     email: string,
-    ip: string | null,
-  ): Promise<{ reason: 'throttled' | 'locked'; retryAfterSeconds: number } | null> {
-    const { account, address } = this.subjects(email, ip);
-    const now = this.clock().getTime();
-    const { rows } = await this.deps.db.query<{
-      subject: Buffer;
-      failures: number;
-      last_failure: Date;
-      locked_until: Date | null;
-    }>(
-      'SELECT subject, failures, last_failure, locked_until FROM auth_throttle WHERE org_id = $1 AND subject = ANY($2::bytea[])',
-      [SYSTEM_ORG_ID, [account, address]],
-    );
-    let worst: { reason: 'throttled' | 'locked'; retryAfterSeconds: number } | null = null;
-    for (const row of rows) {
-      const isAccount = Buffer.from(row.subject).equals(account);
-      if (now - row.last_failure.getTime() > FORGET_MS && !row.locked_until) continue;
-      if (isAccount && row.locked_until && row.locked_until.getTime() > now)
-        return { reason: 'locked', retryAfterSeconds: Math.ceil((row.locked_until.getTime() - now) / 1000) };
-      const after = isAccount ? ACCOUNT_DELAY_AFTER : ADDRESS_DELAY_AFTER;
-      const cap = isAccount ? 30 : 60;
-      if (row.failures < after) continue;
-      const delayMs = Math.min(2 ** (row.failures - after), cap) * 1000;
-      const wait = row.last_failure.getTime() + delayMs - now;
-      if (wait > 0 && (!worst || wait / 1000 > worst.retryAfterSeconds))
-        worst = { reason: 'throttled', retryAfterSeconds: Math.ceil(wait / 1000) };
-    }
-    return worst;
-  }
-
-  /** Counts a failure; true when it locked the account just now. */
-  private async countFailure(email: string, ip: string | null): Promise<boolean> {
-    const { account, address } = this.subjects(email, ip);
-    const now = this.clock();
-    const forgetBefore = new Date(now.getTime() - FORGET_MS);
-    let locked = false;
-    await this.deps.db.transaction(async (tx) => {
-      for (const subject of [account, address]) {
-        const { rows } = await tx.query<{ failures: number }>(
-          `INSERT INTO auth_throttle (org_id, subject, failures, last_failure) VALUES ($1, $2, 1, $3)
-           ON CONFLICT (org_id, subject) DO UPDATE SET
-             failures = CASE WHEN auth_throttle.last_failure < $4 AND (auth_throttle.locked_until IS NULL OR auth_throttle.locked_until <= $3)
-                        THEN 1 ELSE auth_throttle.failures + 1 END,
-             last_failure = $3
-           RETURNING failures`,
-          [SYSTEM_ORG_ID, subject, now, forgetBefore],
-        );
-        if (subject === account && rows[0]!.failures >= ACCOUNT_LOCK_AFTER) {
-          const { rowCount } = await tx.query(
-            `UPDATE auth_throttle SET locked_until = $3, failures = 0
-             WHERE org_id = $1 AND subject = $2`,
-            [SYSTEM_ORG_ID, subject, new Date(now.getTime() + LOCK_MINUTES * 60_000)],
-          );
-          locked = rowCount > 0;
-        }
-      }
+    client: ClientInfo,
+    user: { org_id: string; user_id: string } | undefined,
+  ): Promise<void> {
+    if (!(await this.throttle.failed(email, client))) return;
+    await this.audit(this.deps.db, {
+      orgId: user?.org_id ?? SYSTEM_ORG_ID,
+      actor: user ? userActor(user.user_id) : anonymous,
+      action: 'auth.sign_in_slowed',
+      objectType: 'user',
+      objectId: user?.user_id ?? 'unknown',
+      outcome: 'denied',
+      ip: client.ip,
+      requestId: client.requestId,
+      details: { failures: ACCOUNT_WAIT_AFTER },
     });
-    return locked;
   }
 
-  private async clearAccountFailures(email: string): Promise<void> {
-    await this.deps.db.query('DELETE FROM auth_throttle WHERE org_id = $1 AND subject = $2', [
-      SYSTEM_ORG_ID,
-      this.subjects(email, null).account,
-    ]);
-  }
-
-  /** Lifts a lock (an administrator's unlock): the account's failures are forgotten. */
-  async unlock(q: Queryable, email: string): Promise<boolean> {
-    const { rowCount } = await q.query('DELETE FROM auth_throttle WHERE org_id = $1 AND subject = $2', [
-      SYSTEM_ORG_ID,
-      this.subjects(email, null).account,
-    ]);
-    return rowCount > 0;
-  }
-
-  async isLocked(email: string): Promise<boolean> {
-    const { rows } = await this.deps.db.query(
-      'SELECT 1 FROM auth_throttle WHERE org_id = $1 AND subject = $2 AND locked_until > $3',
-      [SYSTEM_ORG_ID, this.subjects(email, null).account, this.clock()],
-    );
-    return rows.length > 0;
+  /** An administrator's reset: the account's failed tries are forgotten, from every source. */
+  unlock(q: Queryable, email: string): Promise<boolean> {
+    return this.throttle.forget(q, email);
   }
 
   // --- Sign-in ---------------------------------------------------------------------------------
@@ -339,8 +266,6 @@ export class StaffAuth {
     client: ClientInfo,
   ): Promise<SignInResult> {
     const email = input.email.trim();
-    const blocked = await this.throttled(email, client.ip);
-    if (blocked) return { ok: false, ...blocked };
     const { rows } = await this.deps.db.query<{
       org_id: string;
       user_id: string;
@@ -353,6 +278,8 @@ export class StaffAuth {
        ORDER BY u.created_at LIMIT 4`,
       [email, input.organizationId ?? null],
     );
+    const wait = await this.throttle.wait(email, client, rows);
+    if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
     // Every candidate's hash is checked at once (argon2 runs on the thread pool), and a dummy one
     // when there is none, so the time taken does not say whether the address has an account.
     const hashes = rows.length > 0 ? rows.map((r) => r.password_hash) : [null];
@@ -364,10 +291,8 @@ export class StaffAuth {
     if (matched.length > 1) return { ok: false, reason: 'ambiguous' };
     if (matched.length !== 1) {
       const user = rows[0];
-      const locked = await this.countFailure(email, client.ip);
-      const orgId = user?.org_id ?? SYSTEM_ORG_ID;
       await this.audit(this.deps.db, {
-        orgId,
+        orgId: user?.org_id ?? SYSTEM_ORG_ID,
         actor: user ? userActor(user.user_id) : anonymous,
         action: 'auth.sign_in_failed',
         objectType: 'user',
@@ -377,24 +302,13 @@ export class StaffAuth {
         requestId: client.requestId,
         details: { method: 'password', reason: 'invalid' },
       });
-      if (locked)
-        await this.audit(this.deps.db, {
-          orgId,
-          actor: user ? userActor(user.user_id) : anonymous,
-          action: 'auth.locked',
-          objectType: 'user',
-          objectId: user?.user_id ?? 'unknown',
-          outcome: 'denied',
-          ip: client.ip,
-          requestId: client.requestId,
-          details: { minutes: LOCK_MINUTES, failures: ACCOUNT_LOCK_AFTER },
-        });
+      await this.countFailure(email, client, user);
       return { ok: false, reason: 'invalid' };
     }
     const user = matched[0]!;
     await this.deps.checkSignIn?.(user, client);
     await this.deps.checkPasswordSignIn?.(user, client);
-    await this.clearAccountFailures(email);
+    await this.throttle.succeeded(email, client);
     const factors = await this.factors(this.deps.db, user.org_id, user.user_id);
     const policy = await this.policy(this.deps.db, user.org_id);
     const has = factors.totp || factors.passkeys.length > 0;
@@ -651,7 +565,6 @@ export class StaffAuth {
   }
 
   private async secondFactorFailed(session: StaffSession, method: Method, client: ClientInfo, email: string) {
-    const locked = await this.countFailure(email, client.ip);
     await this.audit(this.deps.db, {
       orgId: session.orgId,
       actor: userActor(session.userId),
@@ -663,20 +576,7 @@ export class StaffAuth {
       requestId: client.requestId,
       details: { method, reason: 'invalid' },
     });
-    if (locked) {
-      await this.revokeAll(this.deps.db, session.orgId, session.userId, 'locked', client);
-      await this.audit(this.deps.db, {
-        orgId: session.orgId,
-        actor: userActor(session.userId),
-        action: 'auth.locked',
-        objectType: 'user',
-        objectId: session.userId,
-        outcome: 'denied',
-        ip: client.ip,
-        requestId: client.requestId,
-        details: { minutes: LOCK_MINUTES, failures: ACCOUNT_LOCK_AFTER },
-      });
-    }
+    await this.countFailure(email, client, { org_id: session.orgId, user_id: session.userId });
   }
 
   async emailOf(q: Queryable, orgId: string, userId: string): Promise<string> {
@@ -694,11 +594,12 @@ export class StaffAuth {
     input: { method: 'totp' | 'recovery_code'; code: string },
     client: ClientInfo,
   ): Promise<
-    { ok: true; stage: Stage } | { ok: false; reason: 'invalid' | 'throttled' | 'locked' | 'not_allowed' }
+    | { ok: true; stage: Stage }
+    | { ok: false; reason: 'invalid' | 'throttled' | 'not_allowed'; retryAfterSeconds?: number }
   > {
     const email = await this.emailOf(this.deps.db, session.orgId, session.userId);
-    const blocked = await this.throttled(email, client.ip);
-    if (blocked) return { ok: false, reason: blocked.reason };
+    const wait = await this.throttle.wait(email, client, []);
+    if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
     const policy = await this.policy(this.deps.db, session.orgId);
     const factors = await this.factors(this.deps.db, session.orgId, session.userId);
     if (StaffAuth.requirement(policy, session.role) === 'passkey' && factors.passkeys.length > 0)
@@ -711,7 +612,7 @@ export class StaffAuth {
       await this.secondFactorFailed(session, input.method, client, email);
       return { ok: false, reason: 'invalid' };
     }
-    await this.clearAccountFailures(email);
+    await this.throttle.succeeded(email, client);
     const stage = await this.deps.db.transaction((tx) => this.activate(tx, session, input.method, client));
     return { ok: true, stage };
   }
@@ -720,7 +621,8 @@ export class StaffAuth {
 
   async reauthenticate(session: StaffSession, password: string, client: ClientInfo): Promise<boolean> {
     const email = await this.emailOf(this.deps.db, session.orgId, session.userId);
-    const blocked = await this.throttled(email, client.ip);
+    const blocked =
+      (await this.throttle.wait(email, client, [{ org_id: session.orgId, user_id: session.userId }])) > 0;
     const hash = await this.passwordHash(session.orgId, session.userId);
     const ok = !blocked && hash !== null && (await verifyPassword(hash, password));
     if (ok)
@@ -732,7 +634,7 @@ export class StaffAuth {
       if (!blocked) await this.secondFactorFailed(session, 'password', client, email);
       return false;
     }
-    await this.clearAccountFailures(email);
+    await this.throttle.succeeded(email, client);
     await this.deps.db.transaction(async (tx) => {
       await tx.query(
         'UPDATE staff_sessions SET authenticated_at = $3 WHERE org_id = $1 AND session_id = $2',
@@ -763,7 +665,7 @@ export class StaffAuth {
     client: ClientInfo,
   ): Promise<boolean> {
     const email = await this.emailOf(this.deps.db, session.orgId, session.userId);
-    if (await this.throttled(email, client.ip)) return false;
+    if ((await this.throttle.wait(email, client, [])) > 0) return false;
     const ok =
       input.method === 'totp'
         ? await this.useTotp(session.orgId, session.userId, input.code)
@@ -772,7 +674,7 @@ export class StaffAuth {
       await this.secondFactorFailed(session, input.method, client, email);
       return false;
     }
-    await this.clearAccountFailures(email);
+    await this.throttle.succeeded(email, client);
     const now = this.clock();
     await this.deps.db.transaction(async (tx) => {
       await tx.query(
@@ -1310,11 +1212,12 @@ export class StaffAuth {
     response: AuthenticationResponseJSON,
     client: ClientInfo,
   ): Promise<
-    { ok: true; stage: Stage } | { ok: false; reason: 'invalid' | 'expired' | 'throttled' | 'locked' }
+    | { ok: true; stage: Stage }
+    | { ok: false; reason: 'invalid' | 'expired' | 'throttled'; retryAfterSeconds?: number }
   > {
     const email = await this.emailOf(this.deps.db, session.orgId, session.userId);
-    const blocked = await this.throttled(email, client.ip);
-    if (blocked) return { ok: false, reason: blocked.reason };
+    const wait = await this.throttle.wait(email, client, []);
+    if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
     const challenge = await this.claimChallenge(session, 'authenticate');
     if (!challenge) return { ok: false, reason: 'expired' };
     const passkey = (await this.passkeysOf(session.orgId, session.userId)).find((k) => k.id === response.id);
@@ -1338,7 +1241,7 @@ export class StaffAuth {
       await this.secondFactorFailed(session, 'passkey', client, email);
       return { ok: false, reason: 'invalid' };
     }
-    await this.clearAccountFailures(email);
+    await this.throttle.succeeded(email, client);
     const stage = await this.deps.db.transaction(async (tx) => {
       await tx.query(
         'UPDATE staff_passkeys SET counter = $3, last_used_at = $4 WHERE org_id = $1 AND credential_id = $2',

@@ -43,8 +43,10 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     issuer: 'https://login.beta-probe.example',
     client_id: 'beta-probe',
     client_secret: 'beta-probe-secret',
-    allowed_domains: ['beta-probe.example'],
   },
+  // A's claimed domain (see before()): B can neither claim it nor prove or release A's claim.
+  'POST /v1/sso/domains': { domain: 'alpha-clinic.example' },
+  'POST /v1/sso/domains/{domain}/verify': undefined,
   'POST /v1/webhooks': { url: 'https://93.184.215.14/beta-hook' },
   'PATCH /v1/webhooks/{id}': { description: 'probe', enabled: false },
   'POST /v1/webhooks/{id}/rotate-secret': { overlap_hours: 0 },
@@ -147,6 +149,15 @@ describeEachDb('tenant isolation on every route', (suite) => {
     SAMPLE_BODIES['POST /v1/recipient-keys'] = { address: 'probe@beta.example', key: bPgp.publicKey };
     // A's domain made verified directly: this test is about tenancy, not DNS.
     await suite.db.query("UPDATE sending_domains SET status = 'verified' WHERE org_id = $1", [a.org_id]);
+    // Which proves it for A's single sign-on too.
+    await server.request('POST', '/v1/sso/domains', {
+      token: a.api_key,
+      body: { domain: 'alpha-clinic.example' },
+    });
+    const proven = await server.request('POST', '/v1/sso/domains/alpha-clinic.example/verify', {
+      token: a.api_key,
+    });
+    assert.equal(proven.body.status, 'verified', proven.text);
     const sent = await server.request('POST', '/v1/messages', {
       token: a.api_key,
       body: {
@@ -287,6 +298,7 @@ describeEachDb('tenant isolation on every route', (suite) => {
       ...(await suite.db.query('SELECT user_id, role FROM users WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT * FROM staff_totp WHERE org_id = $1', [a.org_id])).rows,
       ...(await suite.db.query('SELECT * FROM staff_invitations WHERE org_id = $1', [a.org_id])).rows,
+      ...(await suite.db.query('SELECT * FROM sso_domains WHERE org_id = $1', [a.org_id])).rows,
     ];
     const aEvents = async () =>
       (await suite.db.query('SELECT event_id FROM audit_events WHERE org_id = $1', [a.org_id])).rows.map(

@@ -6,18 +6,23 @@ import * as oidc from 'openid-client';
 import { SYSTEM_ORG_ID } from '../../src/audit/index.ts';
 import { createUser, hashPassword, type InitResult } from '../../src/identity/index.ts';
 import { createInvitation, listInvitations } from '../../src/identity/invitations.ts';
+import { totpCode } from '../../src/identity/totp.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { launchBrowser, newContext, screenshot, seriousViolations } from '../support/browser.ts';
 import { describeEachDb } from '../support/db.ts';
+import { startTestDns, type TestDns } from '../support/dns.ts';
 import { startTestProvider, type TestProvider } from '../support/oidc-provider.ts';
 
 // Single sign-on through HTTP against a real OpenID provider (panva's oidc-provider) on
-// 127.0.0.1: the settings (secret sealed, never shown), sign-in of an existing user, just-in-time
-// provisioning with mapped roles, MFA from amr, every refusal (unverified address, other domain,
-// state, nonce and PKCE tampered, a replayed callback, an unknown organisation), SSO-only, the audit
-// trail, and logs free of secrets and codes. Then in Chromium: the sign-in page's SSO button
-// through the provider to the console, signed in.
+// 127.0.0.1 and a DNS server on loopback: the settings (owners only, secret sealed, never shown),
+// domains proven by a TXT record or a sending domain and held by one organisation at most,
+// sign-in of an existing user, just-in-time provisioning with mapped roles, the user's own second
+// factor after the provider (the provider's MFA trusted only when an owner says so, never for an
+// owner), every refusal (unverified address, unproven domain, state, nonce and PKCE tampered, a
+// replayed callback, an unknown organisation), SSO-only, the audit trail, and logs free of secrets
+// and codes. Then in Chromium: the sign-in page's SSO button through the provider to the console,
+// signed in.
 
 const PASSWORD = 'violet harbour lamplight';
 const DOMAIN = 'sso-clinic.example';
@@ -61,6 +66,7 @@ class Jar {
 describeEachDb('single sign-on (OpenID Connect)', (suite) => {
   let server: TestServer;
   let provider: TestProvider;
+  let dns: TestDns;
   let org: InitResult;
   let PUBLIC: string;
   let CALLBACK: string;
@@ -81,13 +87,20 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
         },
       }),
     );
+    dns = await startTestDns();
     server = await startTestServer(
       suite.testDb,
-      { SEALPOST_HTTP_PORT: String(port), SEALPOST_PUBLIC_URL: PUBLIC },
+      { SEALPOST_HTTP_PORT: String(port), SEALPOST_PUBLIC_URL: PUBLIC, SEALPOST_DNS_SERVERS: dns.server },
       { log },
     );
     provider = await startTestProvider({ redirectUri: CALLBACK });
     org = await server.createOrg('SSO Clinic');
+    // The clinic proves its domain with the TXT record it is given.
+    const claimed = await api('POST', '/v1/sso/domains', { domain: DOMAIN });
+    assert.equal(claimed.status, 201, claimed.text);
+    dns.setTxt(claimed.body.record.name, [claimed.body.record.value]);
+    const proven = await api('POST', `/v1/sso/domains/${DOMAIN}/verify`);
+    assert.equal(proven.body.status, 'verified', proven.text);
     passwordHash = await hashPassword(PASSWORD);
     const account = (sub: string, claims: Partial<Parameters<typeof provider.accounts.set>[1]> = {}) =>
       provider.accounts.set(sub, { sub, email: `${sub}@${DOMAIN}`, email_verified: true, ...claims });
@@ -98,12 +111,17 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     account('outsider', { email: 'outsider@elsewhere.example' });
     account('mfa-user', { amr: ['pwd', 'mfa'] });
     account('pwd-user', { amr: ['pwd'] });
+    account('factor-user', { amr: ['pwd', 'mfa'] });
+    account('partner', { email: 'partner@partner-clinic.example' });
+    // The identity provider an administrator set up in the attack: it asserts the owner's address.
+    account('owner-at-idp', { email: org.admin_email, amr: ['pwd', 'mfa'] });
     account('noemail', { email: undefined });
     account('newhire');
   });
   after(async () => {
     await server.close();
     await provider.close();
+    await dns.close();
   });
   beforeEach(() => suite.db.query('DELETE FROM auth_throttle'));
 
@@ -115,7 +133,6 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       issuer: provider.issuer,
       client_id: provider.clientId,
       client_secret: provider.clientSecret,
-      allowed_domains: [DOMAIN],
       role_claim: 'groups',
       role_mappings: [
         { value: 'sealpost-admins', role: 'administrator' },
@@ -123,6 +140,7 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       ],
       default_role: null,
       slug: 'sso-clinic',
+      trust_provider_mfa: false,
       ...change,
     });
     assert.equal(res.status, 200, res.text);
@@ -175,6 +193,26 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
 
   const session = (jar: Jar) => ({ cookie: `sealpost_staff=${jar.get(PUBLIC, 'sealpost_staff')}` });
 
+  /** A person signed in with their password: cookie, CSRF token, same origin. */
+  async function personSession(email: string, password: string) {
+    const res = await server.request('POST', '/v1/auth/sign-in', { body: { email, password } });
+    assert.equal(res.status, 200, res.text);
+    const cookie = /^(sealpost_staff=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;
+    return { cookie, 'x-csrf-token': res.body.csrf_token as string, origin: PUBLIC };
+  }
+
+  /** Enrols an authenticator app for a user, as they would in the console. */
+  async function enrolTotp(email: string, password: string) {
+    const headers = await personSession(email, password);
+    const started = await server.request('POST', '/v1/auth/factors/totp', { headers });
+    assert.equal(started.status, 200, started.text);
+    const confirmed = await server.request('POST', '/v1/auth/factors/totp/confirm', {
+      headers,
+      body: { code: totpCode(started.body.secret, new Date()) },
+    });
+    assert.equal(confirmed.status, 200, confirmed.text);
+  }
+
   async function events(action: string) {
     const { rows } = await suite.db.query<{
       object_id: string;
@@ -201,15 +239,23 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       issuer: provider.issuer,
       client_id: provider.clientId,
       client_secret: provider.clientSecret,
-      allowed_domains: [DOMAIN],
       role_mappings: [{ value: 'x', role: 'owner' }],
     });
     assert.equal(owner.status, 422, 'a claim never makes an owner');
     assert.equal((await api('GET', '/v1/sso')).status, 404, 'nothing was stored');
-    const put = await configure();
+    const put = await configure({ trust_provider_mfa: undefined }); // the default
     assert.equal(put.body.client_secret_set, true);
     assert.equal(put.body.redirect_uri, CALLBACK);
     assert.equal(put.body.password_sign_in, true);
+    assert.equal(
+      put.body.trust_provider_mfa,
+      false,
+      "the provider's MFA is not trusted unless an owner says so",
+    );
+    assert.deepEqual(put.body.allowed_domains, [DOMAIN], 'the proven domains');
+    // Domains are proven, never listed.
+    const listed = await api('PUT', '/v1/sso', { allowed_domains: ['elsewhere.example'] });
+    assert.equal(listed.status, 400, listed.text);
     const got = await api('GET', '/v1/sso');
     assert.equal(got.status, 200);
     for (const res of [put, got]) {
@@ -256,6 +302,212 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     });
     assert.equal(stale.status, 403);
     assert.equal(stale.body.code, 'reauthentication_required');
+  });
+
+  test('settings and domains are for owners: an administrator is refused, and cannot hand the permission out', async () => {
+    await configure();
+    await newUser(`chief@${DOMAIN}`, 'administrator');
+    const admin = await personSession(`chief@${DOMAIN}`, PASSWORD);
+    for (const [method, path, body] of [
+      ['PUT', '/v1/sso', { issuer: 'http://127.0.0.1:9', client_id: 'mine', client_secret: 'mine' }],
+      ['PUT', '/v1/sso', { trust_provider_mfa: true }],
+      ['POST', '/v1/sso/domains', { domain: 'mine.example' }],
+      ['POST', `/v1/sso/domains/${DOMAIN}/verify`, undefined],
+      ['DELETE', `/v1/sso/domains/${DOMAIN}`, undefined],
+    ] as const) {
+      const res = await server.request(method, path, { headers: admin, body });
+      assert.equal(res.status, 403, `${method} ${path}: ${res.text}`);
+      assert.equal(res.body.code, 'forbidden');
+      assert.match(res.body.detail, /sso:manage/);
+    }
+    // They still see the settings.
+    assert.equal((await server.request('GET', '/v1/sso', { headers: admin })).status, 200);
+    assert.equal((await server.request('GET', '/v1/sso/domains', { headers: admin })).status, 200);
+    // Neither a key nor a role gives them what they do not hold.
+    const key = await server.request('POST', '/v1/api-keys', {
+      headers: admin,
+      body: { name: 'sso', scopes: ['sso:manage'] },
+    });
+    assert.equal(key.status, 403, key.text);
+    const role = await server.request('POST', '/v1/roles', {
+      headers: admin,
+      body: { name: 'SSO admins', permissions: ['sso:manage'] },
+    });
+    assert.equal(role.status, 403, role.text);
+    const after = (await api('GET', '/v1/sso')).body;
+    assert.deepEqual([after.issuer, after.trust_provider_mfa], [provider.issuer, false], 'nothing changed');
+    // The owner, signed in a moment ago, may.
+    const owner = await personSession(org.admin_email, org.admin_password);
+    const set = await server.request('PUT', '/v1/sso', { headers: owner, body: { role_claim: 'groups' } });
+    assert.equal(set.status, 200, set.text);
+  });
+
+  test("the takeover: a provider asserting the owner's address, with amr mfa, never opens an owner session", async () => {
+    await configure({ trust_provider_mfa: true });
+    try {
+      // An owner without a factor of their own does not sign in through the provider at all.
+      const bare = await signInWithSso('owner-at-idp');
+      assert.equal(bare.status, 403, bare.text);
+      assert.equal(bare.body.reason, 'owner_factor_required');
+      assert.equal(bare.jar.get(PUBLIC, 'sealpost_staff'), undefined, 'no session');
+
+      // An owner with TOTP, under a policy asking everyone for MFA: the provider's "mfa", though
+      // trusted for others, does not stand for the owner's code.
+      await enrolTotp(org.admin_email, org.admin_password);
+      const policy = await api('PATCH', '/v1/policies/auth', { mfa_required: 'all' });
+      assert.equal(policy.status, 200, policy.text);
+      const res = await signInWithSso('owner-at-idp');
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.status, 'second_factor');
+      assert.deepEqual(res.body.methods, ['totp', 'recovery_code']);
+      const users = await server.request('GET', '/v1/users', { headers: session(res.jar) });
+      assert.equal(users.status, 403, users.text);
+      assert.equal(users.body.code, 'second_factor_required');
+      const last = (await events('auth.sso_sign_in')).at(-1)!;
+      assert.deepEqual([last.details.mfa, last.details.provider_mfa_trusted], [true, false]);
+      const refused = (await events('auth.sso_refused')).filter(
+        (e) => e.details.reason === 'owner_factor_required',
+      );
+      assert.equal(refused.length, 1);
+    } finally {
+      await api('PATCH', '/v1/policies/auth', { mfa_required: 'off' });
+      const { rows } = await suite.db.query<{ user_id: string }>(
+        'SELECT user_id FROM users WHERE org_id = $1 AND email = $2',
+        [org.org_id, org.admin_email],
+      );
+      for (const table of ['staff_totp', 'staff_recovery_codes'])
+        await suite.db.query(`DELETE FROM ${table} WHERE org_id = $1 AND user_id = $2`, [
+          org.org_id,
+          rows[0]!.user_id,
+        ]);
+      await configure();
+    }
+  });
+
+  test("a user's own factor is asked for after the provider, unless an owner trusts the provider's MFA (recorded; reset with the provider)", async () => {
+    await configure({ default_role: 'sender' });
+    await newUser(`factor-user@${DOMAIN}`, 'sender');
+    await enrolTotp(`factor-user@${DOMAIN}`, PASSWORD);
+    // The provider says "mfa"; nobody trusted it: the user's own code, as after a password.
+    const asked = await signInWithSso('factor-user');
+    assert.equal(asked.status, 200, asked.text);
+    assert.equal(asked.body.status, 'second_factor');
+    // The owner's decision, on the record.
+    const trusted = await api('PUT', '/v1/sso', { trust_provider_mfa: true });
+    assert.equal(trusted.status, 200, trusted.text);
+    assert.equal(trusted.body.trust_provider_mfa, true);
+    const configured = (await events('sso.configured')).at(-1)!;
+    assert.equal(configured.details.trust_provider_mfa, true);
+    assert.equal(configured.details.changed, 'trust_provider_mfa');
+    const through = await signInWithSso('factor-user');
+    assert.equal(through.body.status, 'active', through.text);
+    const me = await server.request('GET', '/v1/auth/session', { headers: session(through.jar) });
+    assert.deepEqual(me.body.methods, ['sso', 'sso_mfa']);
+    assert.equal((await events('auth.sso_sign_in')).at(-1)!.details.provider_mfa_trusted, true);
+    // Another client at the provider is trusted by nobody yet.
+    const moved = await api('PUT', '/v1/sso', { client_id: 'another-client' });
+    assert.equal(moved.body.trust_provider_mfa, false);
+    await configure();
+  });
+
+  test('domains: proven by a TXT record or a sending domain, by one organisation at most; only proven ones find or sign in', async () => {
+    await configure();
+    const other = await server.createOrg('Other Clinic');
+    const otherApi = (method: string, path: string, body?: unknown) =>
+      server.request(method, path, { token: other.api_key, body });
+    const configured = await otherApi('PUT', '/v1/sso', {
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+    });
+    assert.equal(configured.status, 200, configured.text);
+    const startedBy = async (query: string) => {
+      const res = await fetch(`${PUBLIC}/v1/auth/sso/start?${query}`, { redirect: 'manual' });
+      await res.arrayBuffer();
+      if (res.status !== 303) return res.status;
+      // The only sign-in on its way: taken back, as nobody goes on to the provider.
+      const { rows } = await suite.db.query<{ org_id: string }>(
+        'DELETE FROM sso_transactions RETURNING org_id',
+      );
+      assert.equal(rows.length, 1);
+      return rows[0]!.org_id;
+    };
+
+    // The clinic's proven domain cannot be claimed by another organisation.
+    const taken = await otherApi('POST', '/v1/sso/domains', { domain: DOMAIN });
+    assert.equal(taken.status, 409, taken.text);
+    assert.equal(taken.body.code, 'sso_domain_taken');
+    assert.equal(await startedBy(`email=rivera%40${DOMAIN}`), org.org_id);
+
+    // A domain nobody proved may be claimed: it finds nobody and signs in nobody until proven.
+    const PARTNER = 'partner-clinic.example';
+    const claim = await otherApi('POST', '/v1/sso/domains', { domain: 'Partner-Clinic.example' });
+    assert.equal(claim.status, 201, claim.text);
+    assert.equal(claim.body.status, 'pending');
+    assert.deepEqual([claim.body.record.type, claim.body.record.name], ['TXT', `_sealpost-sso.${PARTNER}`]);
+    assert.match(claim.body.record.value, /^sealpost-sso=[0-9a-f]{32}$/);
+    const again = await otherApi('POST', '/v1/sso/domains', { domain: PARTNER });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.record.value, claim.body.record.value, 'the same claim');
+    assert.equal(await startedBy(`email=someone%40${PARTNER}`), 404, 'an unproven domain finds nobody');
+
+    const verify = (call: typeof otherApi) => call('POST', `/v1/sso/domains/${PARTNER}/verify`);
+    const none = await verify(otherApi);
+    assert.equal(none.status, 200, none.text);
+    assert.equal(none.body.status, 'pending');
+    assert.match(none.body.detail, /no sealpost-sso record/);
+    dns.setTxt(claim.body.record.name, ['sealpost-sso=00000000000000000000000000000000']);
+    const wrong = await verify(otherApi);
+    assert.equal(wrong.body.status, 'pending');
+    assert.match(wrong.body.detail, /another token/);
+    assert.deepEqual(wrong.body.found, ['sealpost-sso=00000000000000000000000000000000']);
+
+    // Both organisations' records published (one DNS administrator for both): the first to
+    // verify holds the domain, the other is refused by the database, whatever the DNS says.
+    const mine = await api('POST', '/v1/sso/domains', { domain: PARTNER });
+    assert.equal(mine.status, 201, mine.text);
+    dns.setTxt(claim.body.record.name, [claim.body.record.value, mine.body.record.value, 'v=other']);
+    const proven = await verify(otherApi);
+    assert.equal(proven.body.status, 'verified', proven.text);
+    assert.equal(proven.body.proof, 'dns_txt');
+    const second = await verify(api);
+    assert.equal(second.status, 409, second.text);
+    assert.equal(second.body.code, 'sso_domain_taken');
+    assert.equal(await startedBy(`email=someone%40${PARTNER}`), other.org_id);
+    // The clinic's provider does not sign an address of the other organisation's domain in here.
+    const partner = await signInWithSso('partner');
+    assert.equal(partner.status, 403, partner.text);
+    assert.equal(partner.body.reason, 'domain_not_allowed');
+    assert.equal(await userRole('partner@partner-clinic.example'), undefined);
+
+    // Given up, it finds nobody; then the clinic proves it with its verified sending domain.
+    assert.equal((await otherApi('DELETE', `/v1/sso/domains/${PARTNER}`)).status, 204);
+    assert.equal(await startedBy(`email=someone%40${PARTNER}`), 404);
+    dns.remove(claim.body.record.name);
+    assert.equal((await api('POST', '/v1/domains', { domain: PARTNER })).status, 201);
+    // Made verified directly: the sending domain's own DNS checks are test/domains' subject.
+    await suite.db.query("UPDATE sending_domains SET status = 'verified' WHERE org_id = $1 AND domain = $2", [
+      org.org_id,
+      PARTNER,
+    ]);
+    const bySending = await verify(api);
+    assert.equal(bySending.body.status, 'verified', bySending.text);
+    assert.equal(bySending.body.proof, 'sending_domain');
+    assert.deepEqual((await api('GET', '/v1/sso')).body.allowed_domains, [DOMAIN, PARTNER].sort());
+    const partnerUser = await newUser('partner@partner-clinic.example', 'sender');
+    const signedIn = await signInWithSso('partner');
+    assert.equal(signedIn.status, 200, signedIn.text);
+    const me = await server.request('GET', '/v1/auth/session', { headers: session(signedIn.jar) });
+    assert.equal(me.body.user.id, partnerUser.id);
+
+    const verified = (await events('sso.domain_verified')).map((e) => [e.object_id, e.details.proof]);
+    assert.deepEqual(verified.at(-1), [PARTNER, 'sending_domain']);
+    assert.equal(
+      (await events('sso.domain_verification_failed')).length,
+      0,
+      "the other organisation's failures are on its own trail",
+    );
+    assert.equal((await api('DELETE', `/v1/sso/domains/${PARTNER}`)).status, 204);
   });
 
   test('an existing user signs in through the provider: a working session, the role its claims map to', async () => {
@@ -325,8 +577,10 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     assert.ok(refusals.some((e) => e.details.reason === 'not_provisioned'));
   });
 
-  test('refused: address not verified, domain not allowed, no address; nothing is made', async () => {
+  test('refused: address not verified, domain not proven (even for an existing account), no address; nothing is made', async () => {
     await configure({ default_role: 'sender' });
+    // An account at a domain the organisation has not proven: the provider cannot sign into it.
+    await newUser('outsider@elsewhere.example', 'administrator');
     for (const [sub, reason] of [
       ['unverified', 'email_not_verified'],
       ['outsider', 'domain_not_allowed'],
@@ -346,7 +600,7 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       "SELECT 1 FROM users WHERE org_id = $1 AND (email LIKE 'unverified@%' OR email LIKE 'outsider@%')",
       [org.org_id],
     );
-    assert.equal(rows.length, 0);
+    assert.equal(rows.length, 1, 'only the account made beforehand');
   });
 
   test('refused: state or nonce tampered, a wrong PKCE verifier, a replayed callback, another browser', async () => {
@@ -460,11 +714,15 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     }
   });
 
-  test('MFA from the amr claim: "mfa" satisfies a policy that asks for a second factor', async () => {
+  test('MFA from the amr claim: "mfa" satisfies a policy that asks for a second factor, once trusted', async () => {
     await configure({ default_role: 'sender' });
     const policy = await api('PATCH', '/v1/policies/auth', { mfa_required: 'all' });
     assert.equal(policy.status, 200, policy.text);
     try {
+      const untrusted = await signInWithSso('mfa-user');
+      assert.equal(untrusted.status, 200, untrusted.text);
+      assert.equal(untrusted.body.status, 'enrol', "the provider's word alone: enrol a factor here");
+      await configure({ default_role: 'sender', trust_provider_mfa: true });
       const strong = await signInWithSso('mfa-user');
       assert.equal(strong.status, 200, strong.text);
       assert.equal(strong.body.status, 'active');
@@ -478,6 +736,7 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal(last.details.next, 'enrol');
     } finally {
       await api('PATCH', '/v1/policies/auth', { mfa_required: 'off' });
+      await configure();
     }
   });
 

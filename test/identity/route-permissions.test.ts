@@ -120,7 +120,11 @@ const ROUTES: Record<string, string> = {
   'POST /v1/break-glass/activations/{id}/review': 'users:manage',
   // Single sign-on (src/identity/oidc*.ts).
   'GET /v1/sso': 'policy:read',
-  'PUT /v1/sso': 'policy:manage',
+  'PUT /v1/sso': 'sso:manage',
+  'GET /v1/sso/domains': 'policy:read',
+  'POST /v1/sso/domains': 'sso:manage',
+  'POST /v1/sso/domains/{domain}/verify': 'sso:manage',
+  'DELETE /v1/sso/domains/{domain}': 'sso:manage',
   'GET /v1/auth/sso/start': 'public',
   'GET /v1/auth/sso/callback': 'public',
 };
@@ -150,6 +154,8 @@ const BODIES: Record<string, unknown> = {
   'PATCH /v1/messages/{id}/portal': { expires_at: new Date(Date.now() + 86_400_000).toISOString() },
   'POST /v1/inbound/reports': { raw: Buffer.from('To: x@probe.example\r\n\r\n').toString('base64') },
   'PUT /v1/branding': { display_name: 'Probe', color: '#112233' },
+  'PUT /v1/sso': { issuer: 'https://login.probe.example', client_id: 'probe', client_secret: 'probe' },
+  'POST /v1/sso/domains': { domain: 'probe.example' },
 };
 
 const PASSWORD = 'lantern orchard weatherglass';

@@ -15,7 +15,7 @@ import {
 } from '../support/browser.ts';
 import { describeEachDb } from '../support/db.ts';
 
-// Staff sign-in through HTTP: passwords, throttling and the lock, session time-outs, cookie + CSRF
+// Staff sign-in through HTTP: passwords, throttling that never locks, session time-outs, cookie + CSRF
 // on the API, re-authentication, TOTP checked against Debian's oathtool (an independent
 // implementation), single-use recovery codes, and MFA required by policy. Then the pages in
 // Debian's Chromium: password then TOTP, a passkey added through a virtual authenticator (the
@@ -84,6 +84,8 @@ describeEachDb('staff sign-in over HTTP', (suite) => {
     server = await startTestServer(suite.testDb, {
       SEALPOST_HTTP_PORT: String(port),
       SEALPOST_PUBLIC_URL: PUBLIC,
+      // Sign-ins from several networks: the client address comes from X-Forwarded-For.
+      SEALPOST_TRUST_PROXY: 'true',
     });
     org = await server.createOrg('Staff Clinic');
   });
@@ -250,63 +252,93 @@ describeEachDb('staff sign-in over HTTP', (suite) => {
     assert.ok((await events('auth.reauthenticated')).length >= 1);
   });
 
-  test('failed sign-ins: growing delays, then a lock (same for unknown addresses) lifted by an administrator or a time-out', async () => {
-    const user = await newUser('locked@staff.example');
-    const back = (email: string) =>
-      suite.db
-        .query("UPDATE auth_throttle SET last_failure = last_failure - interval '1 minute'", [])
-        .then(() => email);
-    for (const email of ['locked@staff.example', 'ghost@staff.example']) {
+  test('failed sign-ins slow the source that fails, and past a ceiling strangers, never the person: nobody is locked out', async () => {
+    const user = await newUser('target@staff.example');
+    const from = (ip: string, email: string, password: string, cookie?: string) =>
+      server.request('POST', '/v1/auth/sign-in', {
+        body: { email, password },
+        headers: { 'x-forwarded-for': ip, ...(cookie ? { cookie } : {}) },
+      });
+    const wrong = 'not the password at all';
+    // The person signs in from their own network: their browser gets its device cookie.
+    const person = await from('198.51.100.20', 'target@staff.example', PASSWORD);
+    assert.equal(person.status, 200, person.text);
+    const device = /(sealpost_device=[^;]+)/.exec(person.headers.get('set-cookie') ?? '')![1]!;
+
+    // One source's guesses at one account slow that source: three tries, then a wait (the same
+    // for an address with no account, so the answers tell nothing). The person, trying from
+    // their own network meanwhile, is not slowed by them.
+    for (const email of ['target@staff.example', 'ghost@staff.example']) {
       const answers: number[] = [];
-      for (let i = 0; i < 3; i++)
-        answers.push(
-          (
-            await server.request('POST', '/v1/auth/sign-in', {
-              body: { email, password: 'wrong password ' + i },
-            })
-          ).status,
-        );
-      assert.deepEqual(answers, [401, 401, 401]);
-      // The fourth try at once must wait.
-      const early = await server.request('POST', '/v1/auth/sign-in', { body: { email, password: PASSWORD } });
+      for (let i = 0; i < 3; i++) answers.push((await from('203.0.113.9', email, `${wrong} ${i}`)).status);
+      assert.deepEqual(answers, [401, 401, 401], email);
+      const early = await from('203.0.113.9', email, PASSWORD);
       assert.equal(early.status, 429, email);
       assert.equal(early.body.code, 'sign_in_throttled');
       assert.ok(Number(early.headers.get('retry-after')) >= 1);
-      // Failures 4 to 9 as if made over the last minutes; the 10th made now.
-      await suite.db.query(
-        "UPDATE auth_throttle SET failures = failures + 6, last_failure = now() - interval '1 minute'",
-      );
-      for (let i = 9; i < 10; i++) {
-        await back(email);
-        const r = await server.request('POST', '/v1/auth/sign-in', {
-          body: { email, password: 'wrong password ' + i },
-        });
-        assert.equal(r.status, 401, `${email} try ${i}`);
-      }
-      await back(email);
-      const locked = await server.request('POST', '/v1/auth/sign-in', {
-        body: { email, password: PASSWORD },
-      });
-      assert.equal(locked.status, 429, email);
-      assert.equal(locked.body.code, 'sign_in_locked', email);
-      await suite.db.query('DELETE FROM auth_throttle WHERE failures > 0 AND locked_until IS NULL'); // the address's count
+      if (email === 'target@staff.example')
+        assert.equal((await from('198.51.100.20', email, PASSWORD)).status, 200, 'the person signs in');
     }
-    assert.equal((await events('auth.locked')).length, 1);
-    assert.equal((await events('auth.locked'))[0]!.object_id, user.id);
+    // Five more of the guesser's failures, as if made over the last minute: it waits 32 s now.
+    await suite.db.query(
+      'UPDATE auth_throttle SET failures = failures + 5, last_failure = now() WHERE subject <> account',
+    );
 
-    // An administrator lifts the lock (through the API).
-    const unlocked = await server.request('POST', `/v1/users/${user.id}/unlock`, { token: org.api_key });
-    assert.equal(unlocked.status, 200, unlocked.text);
-    assert.equal(unlocked.body.unlocked, true);
-    assert.equal((await signIn('locked@staff.example', PASSWORD)).res.status, 200);
+    // A crowd, one failure from each of ten networks: the account's ceiling (recorded). A
+    // stranger waits; the guesser still does.
+    for (let i = 10; i < 20; i++)
+      assert.equal((await from(`203.0.113.${i}`, 'target@staff.example', wrong)).status, 401);
+    assert.deepEqual(
+      (await events('auth.sign_in_slowed')).map((e) => e.object_id),
+      [user.id],
+    );
+    const stranger = await from('203.0.113.50', 'target@staff.example', PASSWORD);
+    assert.equal(stranger.status, 429, stranger.text);
+    assert.ok(Number(stranger.headers.get('retry-after')) <= 60);
+    assert.equal((await from('203.0.113.9', 'target@staff.example', PASSWORD)).status, 429);
+    // The person is not slowed: from a new network with their browser's device cookie, or without
+    // it from the address they signed in from before.
+    assert.equal((await from('192.0.2.77', 'target@staff.example', PASSWORD, device)).status, 200);
+    const ceiling = (failures: number, secondsAgo: number) =>
+      suite.db.query(
+        `UPDATE auth_throttle SET failures = $1, last_failure = now() - make_interval(secs => $2)
+         WHERE subject = account`,
+        [failures, secondsAgo],
+      );
+    await from('203.0.113.51', 'target@staff.example', wrong); // a count on the account again
+    await ceiling(15, 0);
+    assert.equal((await from('203.0.113.52', 'target@staff.example', PASSWORD)).status, 429);
+    assert.equal((await from('198.51.100.20', 'target@staff.example', PASSWORD)).status, 200);
+
+    // However many failures, the slowest is one try a minute: never a lock.
+    await from('203.0.113.53', 'target@staff.example', wrong);
+    await ceiling(500, 0);
+    const slowest = await from('203.0.113.54', 'target@staff.example', wrong);
+    assert.equal(slowest.status, 429);
+    assert.equal(slowest.headers.get('retry-after'), '60');
+    await ceiling(500, 61);
+    assert.equal((await from('203.0.113.54', 'target@staff.example', wrong)).status, 401);
+
+    // An administrator's reset forgets the account's counts, from every source.
+    await ceiling(500, 0);
+    const reset = await server.request('POST', `/v1/users/${user.id}/unlock`, { token: org.api_key });
+    assert.equal(reset.status, 200, reset.text);
+    assert.equal(reset.body.unlocked, true);
+    assert.equal((await from('203.0.113.9', 'target@staff.example', wrong)).status, 401);
     assert.equal((await events('auth.unlocked')).length, 1);
+  });
 
-    // The ghost's lock ends with its time-out.
-    await suite.db.query("UPDATE auth_throttle SET locked_until = now() - interval '1 second'");
-    const ghost = await server.request('POST', '/v1/auth/sign-in', {
-      body: { email: 'ghost@staff.example', password: 'wrong password' },
-    });
-    assert.equal(ghost.status, 401);
+  test('an IPv6 client is one network per /64: its addresses share their count', async () => {
+    await newUser('six@staff.example');
+    const from = (ip: string, password = 'not the password at all') =>
+      server.request('POST', '/v1/auth/sign-in', {
+        body: { email: 'six@staff.example', password },
+        headers: { 'x-forwarded-for': ip },
+      });
+    for (const ip of ['2001:db8:1:2::a', '2001:db8:1:2::b', '2001:db8:1:2:ffff::1'])
+      assert.equal((await from(ip)).status, 401, ip);
+    assert.equal((await from('2001:db8:1:2:0:0:0:c', PASSWORD)).status, 429);
+    assert.equal((await from('2001:db8:1:3::a')).status, 401, 'another /64 is another source');
   });
 
   test('failed sign-ins from one address are throttled across accounts', async () => {

@@ -1,12 +1,13 @@
 // Sign-in and access: the networks people may sign in from (for everyone and per role), mail on a
-// new device, and single sign-on. A network change that would refuse the person's own address is
-// refused by the API (409 would_lock_out); the page says so and offers to apply it anyway.
+// new device, and single sign-on with the domains the organisation proves for it (owners change
+// those). A network change that would refuse the person's own address is refused by the API (409
+// would_lock_out); the page says so and offers to apply it anyway.
 import { type FormEvent, useState } from 'react';
 import { ApiError, api } from '../../api.ts';
 import { useReauth } from '../../reauth.tsx';
 import { useSession } from '../../session.tsx';
 import { ErrorText, PageTitle, Status, useLoad, when } from '../../ui.tsx';
-import { lines, type Role, useAction } from './parts.tsx';
+import { lines, type Role, Table, useAction } from './parts.tsx';
 
 interface AccessPolicy {
   networks: string[];
@@ -128,6 +129,7 @@ interface Sso {
   role_mappings: { value: string; role: string }[];
   default_role: string | null;
   password_sign_in: boolean;
+  trust_provider_mfa: boolean;
   redirect_uri: string;
   last_success_at: string | null;
 }
@@ -162,11 +164,11 @@ function SingleSignOn({ roles }: { roles: Role[] | undefined }) {
       enabled: form.get('enabled') === 'on',
       issuer: text('issuer'),
       client_id: text('client_id'),
-      allowed_domains: lines(form.get('allowed_domains') as string),
       role_claim: text('role_claim') || 'groups',
       role_mappings: mappings,
       default_role: text('default_role') || null,
       password_sign_in: form.get('password_sign_in') === 'on',
+      trust_provider_mfa: form.get('trust_provider_mfa') === 'on',
       slug: text('slug') || null,
     };
     // Write-only: sent when typed, otherwise the one on file stays.
@@ -185,12 +187,13 @@ function SingleSignOn({ roles }: { roles: Role[] | undefined }) {
       {s && (
         <p>
           Register <code className="copy">{s.redirect_uri}</code> as the redirect URI at the provider. Last
-          sign-in through it: {when(s.last_success_at)}.
+          sign-in through it: {when(s.last_success_at)}. Addresses that sign in through it:{' '}
+          {s.allowed_domains.length > 0 ? s.allowed_domains.join(', ') : 'none yet (prove a domain below)'}.
         </p>
       )}
       {sso.data !== undefined && (
         <form onSubmit={save} key={JSON.stringify(s)}>
-          <fieldset disabled={!can('policy:manage')}>
+          <fieldset disabled={!can('sso:manage')}>
             <legend>Provider</legend>
             <div className="radio">
               <input type="checkbox" id="sso-enabled" name="enabled" defaultChecked={s?.enabled ?? false} />
@@ -221,14 +224,6 @@ function SingleSignOn({ roles }: { roles: Role[] | undefined }) {
               maxLength={2000}
               required={!s?.client_secret_set}
               aria-describedby="sso-secret-help"
-            />
-            <label htmlFor="sso-domains">Allowed email domains (one per line)</label>
-            <textarea
-              id="sso-domains"
-              name="allowed_domains"
-              rows={2}
-              required
-              defaultValue={s?.allowed_domains.join('\n')}
             />
             <label htmlFor="sso-slug">Short name for sign-in links (optional)</label>
             <input
@@ -277,9 +272,126 @@ function SingleSignOn({ roles }: { roles: Role[] | undefined }) {
                 theirs)
               </label>
             </div>
+            <div className="radio">
+              <input
+                type="checkbox"
+                id="sso-trust-mfa"
+                name="trust_provider_mfa"
+                defaultChecked={s?.trust_provider_mfa ?? false}
+              />
+              <label htmlFor="sso-trust-mfa">
+                Trust the provider's MFA: when it says it asked for a second factor, people do not present
+                theirs here (never owners; a new provider starts untrusted)
+              </label>
+            </div>
             <button type="submit">Save single sign-on</button>
           </fieldset>
         </form>
+      )}
+    </section>
+  );
+}
+
+interface SsoDomain {
+  domain: string;
+  status: 'pending' | 'verified';
+  proof: 'dns_txt' | 'sending_domain' | null;
+  record: { type: 'TXT'; name: string; value: string };
+  last_checked_at: string | null;
+  verified_at: string | null;
+}
+
+const PROOF: Record<string, string> = {
+  dns_txt: 'its TXT record',
+  sending_domain: 'a verified sending domain',
+};
+
+function SsoDomains() {
+  const { can } = useSession();
+  const list = useLoad(() => api<{ data: SsoDomain[] }>('GET', '/v1/sso/domains'), []);
+  const action = useAction(list.reload);
+  const owner = can('sso:manage');
+
+  function claim(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const domain = (new FormData(form).get('domain') as string).trim();
+    void action.run(
+      () => api('POST', '/v1/sso/domains', { body: { domain } }).then(() => form.reset()),
+      `${domain} claimed: publish its record, then check it.`,
+    );
+  }
+
+  async function check(domain: string) {
+    const checked = await api<SsoDomain & { detail: string | null }>(
+      'POST',
+      `/v1/sso/domains/${domain}/verify`,
+    );
+    if (checked.status !== 'verified') throw new Error(`${domain} is not proven yet: ${checked.detail}.`);
+  }
+
+  return (
+    <section aria-labelledby="sso-domains-title">
+      <h2 id="sso-domains-title">Domains for single sign-on</h2>
+      <p className="help">
+        Only addresses in domains this organisation has proven sign in through its provider, and only they
+        find it from the sign-in page. Prove one with a TXT record, or by making it a verified sending domain
+        here. A domain another organisation proved cannot be claimed.
+      </p>
+      <ErrorText error={list.error ?? action.error} />
+      {action.done && <Status>{action.done}</Status>}
+      {owner && (
+        <form className="inline" onSubmit={claim}>
+          <label htmlFor="sso-new-domain">Claim a domain</label>
+          <input id="sso-new-domain" name="domain" required placeholder="clinic.example" />
+          <button type="submit">Claim domain</button>
+        </form>
+      )}
+      {list.data && (
+        <Table
+          caption="Domains for single sign-on"
+          rows={list.data.data}
+          columns={[
+            ['Domain', (d) => d.domain],
+            [
+              'Status',
+              (d) =>
+                d.status === 'verified'
+                  ? `proven by ${PROOF[d.proof ?? ''] ?? d.proof}, ${when(d.verified_at)}`
+                  : `not proven yet (checked ${when(d.last_checked_at)})`,
+            ],
+            ['TXT name', (d) => <code className="copy">{d.record.name}</code>],
+            ['TXT value', (d) => <code className="copy">{d.record.value}</code>],
+            [
+              'Actions',
+              (d) =>
+                owner && (
+                  <>
+                    {d.status !== 'verified' && (
+                      <button
+                        type="button"
+                        onClick={() => void action.run(() => check(d.domain), `${d.domain} proven.`)}
+                      >
+                        Check {d.domain} now
+                      </button>
+                    )}
+                    <button
+                      type="button"
+                      className="secondary"
+                      onClick={() =>
+                        void action.run(
+                          () => api('DELETE', `/v1/sso/domains/${d.domain}`),
+                          `${d.domain} given up.`,
+                        )
+                      }
+                    >
+                      Give up {d.domain}
+                    </button>
+                  </>
+                ),
+            ],
+          ]}
+        />
       )}
     </section>
   );
@@ -297,6 +409,7 @@ export function Access() {
       <ErrorText error={roles.error} />
       <NetworkPolicy roles={roles.data} />
       <SingleSignOn roles={roles.data} />
+      <SsoDomains />
     </>
   );
 }
