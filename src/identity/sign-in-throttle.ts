@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import { SYSTEM_ORG_ID } from '../audit/index.ts';
 import type { Queryable } from '../db/index.ts';
+import { clientSource } from '../http/client-source.ts';
 import { originHash } from './access.ts';
 import type { ClientInfo } from './staff-auth.ts';
 
@@ -34,23 +34,8 @@ const FORGET_MS = 60 * 60_000;
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 /** The network a client address stands for: an IPv4 address itself, an IPv6 address its /64. */
-export function clientNetwork(ip: string | null): string {
-  if (!ip) return 'unknown';
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  if (mapped) return mapped[1]!;
-  if (isIP(ip) !== 6) return ip;
-  const address = ip.replace(/%.*$/, '').toLowerCase();
-  // Groups before and after "::"; a dotted IPv4 tail fills two groups.
-  const groupsOf = (part: string) =>
-    part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : [];
-  const [head = '', tail] = address.split('::');
-  const before = groupsOf(head);
-  const after = tail === undefined ? [] : groupsOf(tail);
-  const groups = [...before, ...Array<string>(8 - before.length - after.length).fill('0'), ...after];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
+function clientNetwork(ip: string | null): string {
+  return ip ? clientSource(ip) : 'unknown';
 }
 
 interface Subjects {
