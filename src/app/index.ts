@@ -446,7 +446,13 @@ export class App {
     });
     this.deliveryWorker = new DeliveryWorker(
       { db: this.db, secureline: this.secureline, log: this.log, clock: this.clock },
-      { concurrency: config.deliveryConcurrency, leaseSeconds: config.deliveryLeaseSeconds },
+      {
+        concurrency: config.deliveryConcurrency,
+        leaseSeconds: config.deliveryLeaseSeconds,
+        heartbeatSeconds: config.deliveryHeartbeatSeconds,
+        // One process owns the embedded database: what is claimed at start, a dead process claimed.
+        soleWorker: this.db.kind === 'pglite',
+      },
     );
     await this.deliveryWorker.start();
     this.webhooks = await startWebhookWorker(this.webhookDeps());
