@@ -230,7 +230,7 @@ export const settings: readonly Setting[] = [
     min: 1,
     max: 600,
     description:
-      'How often the job queue (portal notices, staff mail, webhooks) looks for jobs whose lease ran out (their worker died) and hands them on. Deliveries come due again by themselves when their lease ends.',
+      'How often the job queue (portal notices, staff mail, webhooks) looks for jobs whose lease ran out (their worker died) and hands them on. Mail deliveries are not jobs of this queue: the deliveries of a dead worker are taken over after its heartbeats stop (SEALPOST_DELIVERY_HEARTBEAT_SECONDS).',
   },
   {
     key: 'portalExpiryDays',
