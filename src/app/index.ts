@@ -93,6 +93,16 @@ import {
 export type Role = 'api' | 'worker' | 'smtp';
 export const ROLES: readonly Role[] = ['api', 'worker', 'smtp'];
 
+/** The HTTP port is held by another process (and is not one this process may share). */
+export class PortInUseError extends Error {
+  readonly port: number;
+  constructor(host: string, port: number) {
+    super(`port ${port} is in use on ${host}: another program listens there (set SEALPOST_HTTP_PORT)`);
+    this.name = 'PortInUseError';
+    this.port = port;
+  }
+}
+
 export interface AppOptions {
   log?: Logger;
   clock?: () => Date;
@@ -350,7 +360,6 @@ export class App {
         notify: true,
       });
     }
-    if (roles.includes('worker')) await this.startWorker();
     let url: string | null = null;
     if (roles.includes('api')) {
       this.http = await buildHttpServer({
@@ -415,15 +424,33 @@ export class App {
           }),
         ],
       });
-      // reusePort: several `--only api` processes on one host share the port, the kernel
-      // spreading connections among them (Linux SO_REUSEPORT).
-      const listen = { host: this.config.httpHost, port: this.config.httpPort, reusePort: true };
-      await this.http.listen(listen as { host: string; port: number });
-      const address = this.http.server.address() as AddressInfo;
-      url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+      url = await this.listen(roles);
     }
+    // After the port is ours: a server refused its port delivers nothing either.
+    if (roles.includes('worker')) await this.startWorker();
     this.log.info({ roles, database: this.db.kind, mode: this.config.mode }, 'sealpost started');
     return { url };
+  }
+
+  /**
+   * Listens on the configured port. Only API-only processes on PostgreSQL share a port (Linux
+   * SO_REUSEPORT, the kernel spreading connections among them): they serve one database, so any
+   * of them may answer. Any other server would split traffic with whatever holds the port (another
+   * data folder's server answered half the requests with 401), so it refuses to start.
+   */
+  private async listen(roles: readonly Role[]): Promise<string> {
+    const http = this.http!;
+    const { httpHost: host, httpPort: port } = this.config;
+    const reusePort = this.db.kind === 'postgres' && roles.length === 1 && roles[0] === 'api';
+    try {
+      // Node's listen takes reusePort; Fastify's option type does not name it.
+      await http.listen({ host, port, reusePort } as { host: string; port: number });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PortInUseError(host, port);
+      throw err;
+    }
+    const address = http.server.address() as AddressInfo;
+    return `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
   /** What submit needs: the API, portal replies and (later) the gateway all go through it. */
@@ -538,7 +565,13 @@ export class App {
     });
     this.deliveryWorker = new DeliveryWorker(
       { db: this.db, secureline: this.secureline, log: this.log, clock: this.clock },
-      { concurrency: config.deliveryConcurrency, leaseSeconds: config.deliveryLeaseSeconds },
+      {
+        concurrency: config.deliveryConcurrency,
+        leaseSeconds: config.deliveryLeaseSeconds,
+        heartbeatSeconds: config.deliveryHeartbeatSeconds,
+        // One process owns the embedded database: what is claimed at start, a dead process claimed.
+        soleWorker: this.db.kind === 'pglite',
+      },
     );
     await this.deliveryWorker.start();
     this.webhooks = await startWebhookWorker(this.webhookDeps());

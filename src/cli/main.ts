@@ -2,7 +2,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { App, ROLES, type Role } from '../app/index.ts';
+import { App, PortInUseError, ROLES, type Role } from '../app/index.ts';
 import { type Config, ConfigError, describeConfig, loadConfig } from '../config/index.ts';
 import { configurationReference } from '../config/reference.ts';
 import { embeddedDbDir } from '../db/index.ts';
@@ -194,6 +194,15 @@ function report(command: string, args: CommandArgs, result: unknown): number {
 
 async function serve(config: Config, roles: Role[]): Promise<number> {
   const app = await App.open(config);
+  // Started first: a server refused its port has created nothing (no first organisation whose
+  // password nobody saw).
+  let url: string | null;
+  try {
+    ({ url } = await app.start(roles));
+  } catch (err) {
+    await app.stop().catch(() => {});
+    throw err;
+  }
   let firstRun = null;
   let demo = null;
   if (!(await app.hasOrganizations())) {
@@ -205,7 +214,6 @@ async function serve(config: Config, roles: Role[]): Promise<number> {
     });
     if (config.mode === 'sandbox') demo = await setUpDemo(app, firstRun.org_id, actor);
   }
-  const { url } = await app.start(roles);
   const control = config.databaseUrl
     ? null
     : await startControlServer(app, controlSocketPath(config.dataDir));
@@ -251,7 +259,8 @@ main(process.argv.slice(2)).then(
     else if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       stderr(`sealpost: ${err.message}\nRun "sealpost help" for usage.`);
       process.exit(2);
-    } else if (err instanceof DataDirInUseError) stderr(`sealpost: ${err.message}`);
+    } else if (err instanceof DataDirInUseError || err instanceof PortInUseError)
+      stderr(`sealpost: ${err.message}`);
     else stderr(`sealpost: ${err.stack ?? err.message}`);
     process.exit(1);
   },

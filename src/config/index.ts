@@ -34,6 +34,7 @@ export interface Config {
   deliveryRetrySeconds: number;
   deliveryConcurrency: number;
   deliveryLeaseSeconds: number;
+  deliveryHeartbeatSeconds: number;
   portalExpiryDays: number;
   portalIdleMinutes: number;
   portalSessionMinutes: number;

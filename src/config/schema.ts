@@ -253,7 +253,17 @@ export const settings: readonly Setting[] = [
     min: 5,
     max: 3600,
     description:
-      'How long a worker may hold a delivery before another worker takes it over (a worker that died leaves its deliveries for this long).',
+      'How long one delivery may run before another worker takes it over although its worker is alive (a stuck delivery). The deliveries of a worker that died are taken over after its heartbeats stop (SEALPOST_DELIVERY_HEARTBEAT_SECONDS), not after this.',
+  },
+  {
+    key: 'deliveryHeartbeatSeconds',
+    env: 'SEALPOST_DELIVERY_HEARTBEAT_SECONDS',
+    type: 'integer',
+    default: '5',
+    min: 1,
+    max: 60,
+    description:
+      'How often each worker process records in the database that it is alive. A worker that misses three heartbeats in a row is taken for dead, and the next heartbeat of any other worker hands its deliveries back to the queue: with the default they are taken over 15 to 20 seconds after it died. On the embedded database a restarted server takes over at once.',
   },
   {
     key: 'queueSuperviseSeconds',
@@ -263,7 +273,7 @@ export const settings: readonly Setting[] = [
     min: 1,
     max: 600,
     description:
-      'How often the job queue (portal notices, staff mail, webhooks) looks for jobs whose lease ran out (their worker died) and hands them on. Deliveries come due again by themselves when their lease ends.',
+      'How often the job queue (portal notices, staff mail, webhooks) looks for jobs whose lease ran out (their worker died) and hands them on. Mail deliveries are not jobs of this queue: the deliveries of a dead worker are taken over after its heartbeats stop (SEALPOST_DELIVERY_HEARTBEAT_SECONDS).',
   },
   {
     key: 'portalExpiryDays',

@@ -136,7 +136,7 @@ export class Secureline {
     await this.writes.run(async (tx) => {
       await tx.query(
         `UPDATE message_recipients SET state = 'failed', method_reason = $3, updated_at = $4, finished_at = $4,
-           due_at = NULL, claims = 0
+           due_at = NULL, claims = 0, claimed_by = NULL
          WHERE org_id = $1 AND recipient_id = $2 AND state = 'delivering'`,
         [recipient.org_id, recipient.recipient_id, reason, now],
       );

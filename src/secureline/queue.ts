@@ -3,10 +3,11 @@ import { FINAL_STATES, PRIORITY, type StoredMessage, type StoredRecipient } from
 import type { RecipientPreference } from './preferences.ts';
 
 // The delivery queue is `message_recipients` itself (migration 0025): a recipient whose `due_at`
-// has come is waiting for a worker; a worker's claim sets `due_at` to the end of its lease, and the
-// recorded outcome clears it or sets it to the next try. A worker that dies leaves its claims to be
-// taken again once their leases end. No job row is written, fetched or completed beside the
-// recipient, which the delivery reads and writes anyway.
+// has come is waiting for a worker; a worker's claim sets `due_at` to the end of its lease and
+// `claimed_by` to the worker, and the recorded outcome clears both or sets `due_at` to the next
+// try. The claims of a worker that dies are handed back when its heartbeats stop (heartbeat.ts);
+// the lease only bounds one delivery of a worker still alive. No job row is written, fetched or
+// completed beside the recipient, which the delivery reads and writes anyway.
 
 /** What a claim hands the worker: the recipient, what the choice of method needs, its message. */
 export type Claimed = StoredRecipient & {
@@ -55,6 +56,7 @@ const CLAIM_SQL = `WITH ${DUE.join(',\n')},
       state = CASE WHEN r.state = ANY($4::text[]) THEN r.state ELSE 'delivering' END,
       due_at = CASE WHEN r.state = ANY($4::text[]) THEN NULL ELSE $3::timestamptz END,
       claims = CASE WHEN r.state = ANY($4::text[]) THEN r.claims ELSE r.claims + 1 END,
+      claimed_by = CASE WHEN r.state = ANY($4::text[]) THEN NULL ELSE $5::uuid END,
       updated_at = CASE WHEN r.state = ANY($4::text[]) THEN r.updated_at ELSE $1 END
     FROM due, messages m
     WHERE r.ctid = due.tid AND m.org_id = due.org_id AND m.message_id = due.message_id
@@ -80,15 +82,16 @@ const KEY_LOOKUPS_ONLY =
   'SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off';
 
 /**
- * Claims up to `limit` due recipients for `leaseSeconds`, transactional mail before bulk and the
- * longest waiting first, skipping rows other workers hold. Each comes with its stored preference,
- * whether a key is on file for it (most have none, and are then spared a look-up) and its message.
+ * Claims up to `limit` due recipients for the worker `workerId`, for `leaseSeconds` at most,
+ * transactional mail before bulk and the longest waiting first, skipping rows other workers hold.
+ * Each comes with its stored preference, whether a key is on file for it (most have none, and are
+ * then spared a look-up) and its message.
  */
 export async function claimDue(
   db: Db,
-  options: { limit: number; now: Date; leaseSeconds: number },
+  options: { workerId: string; limit: number; now: Date; leaseSeconds: number },
 ): Promise<Claimed[]> {
-  const { limit, now, leaseSeconds } = options;
+  const { workerId, limit, now, leaseSeconds } = options;
   const { rows } = await db.transaction(async (tx) => {
     await tx.exec(KEY_LOOKUPS_ONLY);
     return tx.query<ClaimRow>(CLAIM_SQL, [
@@ -96,6 +99,7 @@ export async function claimDue(
       limit,
       new Date(now.getTime() + leaseSeconds * 1000),
       [...FINAL_STATES],
+      workerId,
     ]);
   });
   return rows.map((r) => ({
@@ -133,18 +137,29 @@ export async function claimDue(
 }
 
 /**
- * Hands a claim back after its delivery failed to record an outcome (the database, most likely):
- * it is due again at `at`. A no-op once the recipient left 'delivering'.
+ * The assignments that hand a claimed row `r` back to the queue, due at the time in parameter
+ * `at`, in the state it had before the claim. A row that left 'delivering' while claimed (revoked,
+ * or bounced by a report) only loses its claim.
+ */
+export const HAND_BACK = (at: string) => `claimed_by = NULL,
+  due_at = CASE WHEN r.state = 'delivering' THEN ${at}::timestamptz ELSE r.due_at END,
+  state = CASE WHEN r.state <> 'delivering' THEN r.state WHEN r.attempts > 0 THEN 'deferred' ELSE 'queued' END`;
+
+/**
+ * Hands a claim of the worker `workerId` back after its delivery failed to record an outcome (the
+ * database, most likely): it is due again at `at`. A no-op once the recipient left 'delivering' or
+ * the claim passed to another worker.
  */
 export async function releaseClaim(
   q: Queryable,
+  workerId: string,
   recipient: Pick<StoredRecipient, 'org_id' | 'recipient_id'>,
   at: Date,
 ): Promise<void> {
   await q.query(
-    `UPDATE message_recipients SET due_at = $3, state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END
-     WHERE org_id = $1 AND recipient_id = $2 AND state = 'delivering' AND due_at IS NOT NULL`,
-    [recipient.org_id, recipient.recipient_id, at],
+    `UPDATE message_recipients r SET ${HAND_BACK('$3')}
+     WHERE org_id = $1 AND recipient_id = $2 AND state = 'delivering' AND claimed_by = $4`,
+    [recipient.org_id, recipient.recipient_id, at, workerId],
   );
 }
 

@@ -44,7 +44,7 @@ export async function recordOutcomes(
       `UPDATE message_recipients r SET state = u.state, method = u.method, method_reason = u.method_reason,
          mx = u.mx, smtp_code = u.smtp_code, smtp_response = u.smtp_response, tls_version = u.tls_version,
          tls_cipher = u.tls_cipher, attempts = u.attempts, next_attempt_at = u.next_attempt_at,
-         due_at = u.next_attempt_at, claims = 0, updated_at = u.updated_at, finished_at = u.finished_at
+         due_at = u.next_attempt_at, claims = 0, claimed_by = NULL, updated_at = u.updated_at, finished_at = u.finished_at
        FROM jsonb_to_recordset($1::jsonb) AS u (org_id uuid, recipient_id uuid, state text, method text,
          method_reason text, mx text, smtp_code int, smtp_response text, tls_version text, tls_cipher text,
          attempts int, next_attempt_at timestamptz, updated_at timestamptz, finished_at timestamptz)

@@ -72,6 +72,23 @@ describe('sealpost CLI on the embedded database', () => {
       const org = await api(serve.url, '/v1/organization', serve.apiKey);
       assert.equal(org.status, 200);
 
+      // A server of another data folder may not take the same port (it would answer half the
+      // requests with its own data): it says so and exits.
+      const port = new URL(serve.url).port;
+      const other = await createTestDb('pglite');
+      await other.db.close();
+      try {
+        const refused = await runCli(['serve'], {
+          SEALPOST_DATA_DIR: other.location,
+          SEALPOST_HTTP_PORT: port,
+        });
+        assert.equal(refused.code, 1, refused.stderr);
+        assert.match(refused.stderr, new RegExp(`sealpost: port ${port} is in use`));
+        assert.doesNotMatch(refused.stderr, /First start/, 'a refused server creates nothing');
+      } finally {
+        await other.dispose();
+      }
+
       const init = await runCli(['init', '--org', 'Second', '--admin', 'b@second.example', '--json'], {
         SEALPOST_DATA_DIR: dir,
       });
