@@ -172,7 +172,8 @@ export function portalRoutes(deps: PortalDeps) {
         const given = String((request.body as Record<string, unknown>).code ?? '');
         const outcome = await checkCode(deps, p, given, request.ip);
         if (outcome.ok) return signIn(request, reply, p, 'code');
-        if (outcome.reason === 'wrong' && outcome.locked) return refuse(request, reply, p, c, 'locked');
+        if (outcome.reason === 'locked' || (outcome.reason === 'wrong' && outcome.locked))
+          return refuse(request, reply, p, c, 'locked');
         const error =
           outcome.reason === 'none' ? c.t('code.expired') : c.t('code.wrong', { left: outcome.left });
         return page(reply, 422, codePage(c, { ...(await codeLead(p)), error }));
@@ -186,7 +187,8 @@ export function portalRoutes(deps: PortalDeps) {
         const given = String((request.body as Record<string, unknown>).passphrase ?? '');
         const outcome = await checkPassphrase(deps, p, given, request.ip);
         if (outcome.ok) return signIn(request, reply, p, 'passphrase');
-        if (outcome.reason === 'wrong' && outcome.locked) return refuse(request, reply, p, c, 'locked');
+        if (outcome.reason === 'locked' || (outcome.reason === 'wrong' && outcome.locked))
+          return refuse(request, reply, p, c, 'locked');
         const left = outcome.reason === 'wrong' ? outcome.left : 0;
         const account = await hasAccount(deps.db, p);
         return page(reply, 422, passphrasePage(c, { error: c.t('passphrase.wrong', { left }), account }));

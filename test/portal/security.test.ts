@@ -74,6 +74,9 @@ describeEachDb('secure portal under attack', (suite) => {
         ...world.env(),
         SEALPOST_PUBLIC_URL: 'https://portal.sealpost.test',
         SEALPOST_PORTAL_UPLOAD_MAX_BYTES: '4000',
+        // The concurrent guesses below come from one address: what they test is the portal's own
+        // count, not the per-address limit in front of it.
+        SEALPOST_RATE_LIMIT_PER_ADDRESS: '100000',
       },
       { roles: ['api', 'worker'], log },
     );
@@ -266,6 +269,55 @@ describeEachDb('secure portal under attack', (suite) => {
     });
     assert.equal(expired.status, 422);
     assert.doesNotMatch(expired.text, new RegExp(MARKER));
+  });
+
+  test('guesses sent at once are judged in turn: five per code, and the tenth failure locks', async () => {
+    const { path, recipientId } = await portalMessage('g@notls.test');
+    const visitor = new Visitor(server.url);
+    const csrf = csrfOf((await visitor.fetch(path)).text);
+    const newCode = async () => {
+      const mailed = world.receiver('notls').messages.length;
+      const asked = await visitor.fetch(`${path}/code`, { method: 'POST', form: { csrf } });
+      assert.match(asked.headers.get('location')!, /sent=sent/);
+      const mail = await simpleParser((await world.waitForMessages('notls', mailed + 1))[mailed]!.raw);
+      return /\b(\d{6})\b/.exec(mail.text ?? '')![1]!;
+    };
+    const guess = (code: string) => visitor.fetch(`${path}/verify`, { method: 'POST', form: { csrf, code } });
+    /** 150 wrong guesses at once; the number of them told "not right" (judged and not locking). */
+    const burst = async (right: string) => {
+      const wrong = right === '000000' ? '111111' : '000000';
+      const answers = await Promise.all(Array.from({ length: 150 }, () => guess(wrong)));
+      return answers.filter((a) => a.text.includes('That code is not right')).length;
+    };
+    const state = async () =>
+      (
+        await server.app.db.query<{ failures: number; locked: boolean; tries: number[] }>(
+          `SELECT d.failed_attempts AS failures, d.locked_at IS NOT NULL AS locked,
+             (SELECT array_agg(attempts ORDER BY created_at) FROM portal_codes c
+              WHERE c.org_id = d.org_id AND c.recipient_id = d.recipient_id) AS tries
+           FROM portal_deliveries d WHERE d.org_id = $1 AND d.recipient_id = $2`,
+          [org.org_id, recipientId],
+        )
+      ).rows[0]!;
+
+    // Against a fresh code: five are judged, the rest find it spent.
+    const first = await newCode();
+    assert.equal(await burst(first), 5);
+    assert.deepEqual(await state(), { failures: 5, locked: false, tries: [5] });
+    assert.match((await guess(first)).text, /expired or was already used/);
+
+    // Against a second code: five more, the fifth of them (the tenth failure) locks, and nothing
+    // is judged after it.
+    await server.app.db.query(
+      `UPDATE portal_codes SET created_at = created_at - interval '2 minutes' WHERE org_id = $1 AND recipient_id = $2`,
+      [org.org_id, recipientId],
+    );
+    const second = await newCode();
+    assert.equal(await burst(second), 4);
+    assert.deepEqual(await state(), { failures: 10, locked: true, tries: [5, 5] });
+    const late = await guess(second);
+    assert.equal(late.status, 423);
+    assert.doesNotMatch(late.text, new RegExp(MARKER));
   });
 
   test("a session opens only its own recipient's message, and ends when idle", async () => {
