@@ -9,3 +9,10 @@ ALTER TABLE sandbox_captures
 -- whoever reads it a user with the invited role): it cannot be masked after the fact, so it goes.
 -- Staff mail is filed under its own id as message and recipient; a delivery never is.
 DELETE FROM sandbox_captures WHERE recipient_id = message_id;
+
+-- The files a recipient may attach in the portal, by type (src/portal/uploads.ts): what patients
+-- send, decided from the content. Organisation policy, editable through /v1/policies/secureline.
+ALTER TABLE secureline_policies
+  ADD COLUMN portal_upload_types text[] NOT NULL
+    DEFAULT ARRAY['pdf', 'jpeg', 'png', 'gif', 'webp', 'heic', 'tiff', 'text', 'docx', 'xlsx', 'pptx']
+    CHECK (portal_upload_types <@ ARRAY['pdf', 'jpeg', 'png', 'gif', 'webp', 'heic', 'tiff', 'text', 'docx', 'xlsx', 'pptx']);
