@@ -10,7 +10,8 @@ import type { JobQueue } from '../queue/index.ts';
 // does (SecureLine's sendSystemMail: DKIM-signed, TLS when offered, captured in the sandbox), from
 // no-reply@ the organisation's first verified sending domain. The API seals the letter (an
 // invitation carries its token) into staff_mail_outbox and queues a job; a worker sends it and
-// deletes the row, so the token lives on only as its hash.
+// deletes the row, so the token lives on only as its hash. It is sent as staff mail: a copy kept
+// of it (a sandbox capture) is shown only to those who manage users, with its secrets masked.
 
 export const STAFF_MAIL_QUEUE = 'staff.mail';
 
@@ -20,6 +21,24 @@ export interface StaffMailJob {
 }
 
 export type StaffMailPurpose = 'invitation' | 'break_glass_alert' | 'new_device';
+
+/** A letter to staff, with the strings in it that grant access (an invitation's link), if any. */
+export interface StaffLetter extends Letter {
+  secrets: readonly string[];
+}
+
+/** What stands for a secret in a copy of staff mail that is kept. */
+const MASKED = '[masked: a link that grants access]';
+
+/** The letter as a kept copy may show it: each secret masked, in the subject, text and HTML. */
+function maskSecrets(letter: Letter, secrets: readonly string[]): Letter {
+  const mask = (value: string) =>
+    secrets.reduce(
+      (out, secret) => out.replaceAll(secret, MASKED).replaceAll(escapeHtml(secret), MASKED),
+      value,
+    );
+  return { subject: mask(letter.subject), text: mask(letter.text), html: mask(letter.html) };
+}
 
 export interface SealedMail {
   mailId: string;
@@ -43,7 +62,7 @@ export async function sealStaffMail(
   keyring: Keyring,
   orgId: string,
   to: string,
-  letter: Letter,
+  letter: StaffLetter,
 ): Promise<SealedMail> {
   const mailId = randomUUID();
   const sealed = await keyring.seal(orgId, binding(mailId), JSON.stringify({ to, letter }));
@@ -82,7 +101,7 @@ export function invitationLetter(input: {
   link: string;
   expiresAt: Date;
   role: string;
-}): Letter {
+}): StaffLetter {
   const t = translator('en');
   const until = formatDate(input.expiresAt, 'en');
   const subject = t('staffmail.invite.subject', { org: input.org });
@@ -91,6 +110,7 @@ export function invitationLetter(input: {
   const ignore = t('staffmail.invite.ignore');
   return {
     subject,
+    secrets: [input.link],
     text: [lead, '', input.link, '', expires, ignore].join('\n'),
     html: page(`<p>${escapeHtml(lead)}</p>
 <p><a href="${escapeHtml(input.link)}">${escapeHtml(t('staffmail.invite.button'))}</a></p>
@@ -105,7 +125,7 @@ export function breakGlassLetter(input: {
   activatedAt: Date;
   expiresAt: Date;
   reviewUrl: string;
-}): Letter {
+}): StaffLetter {
   const t = translator('en');
   const vars = {
     org: input.org,
@@ -118,6 +138,7 @@ export function breakGlassLetter(input: {
   const review = t('staffmail.breakglass.review');
   return {
     subject,
+    secrets: [],
     text: [lead, '', review, input.reviewUrl].join('\n'),
     html: page(`<p><strong>${escapeHtml(lead)}</strong></p>
 <p>${escapeHtml(review)}</p>
@@ -131,7 +152,7 @@ export function newDeviceLetter(input: {
   ip: string | null;
   userAgent: string | null;
   accountUrl: string;
-}): Letter {
+}): StaffLetter {
   const t = translator('en');
   const vars = {
     org: input.org,
@@ -145,6 +166,7 @@ export function newDeviceLetter(input: {
   const notYou = t('staffmail.newdevice.not_you');
   return {
     subject,
+    secrets: [],
     text: [lead, where, '', notYou, input.accountUrl].join('\n'),
     html: page(`<p>${escapeHtml(lead)}</p>
 <p>${escapeHtml(where)}</p>
@@ -194,6 +216,8 @@ export interface StaffMailerDeps {
     recipientId: string;
     to: string;
     raw: Buffer;
+    kind: 'staff';
+    redacted?: Buffer;
   }): Promise<SystemMailOutcome>;
 }
 
@@ -226,20 +250,26 @@ export class StaffMailer {
     }
     const { to, letter } = JSON.parse(
       await keyring.openText(job.org_id, binding(job.mail_id), row.payload_sealed),
-    ) as { to: string; letter: Letter };
+    ) as { to: string; letter: Letter & { secrets?: string[] } };
+    // A letter filed before its secrets were named: every link in it is taken for one.
+    const secrets = letter.secrets ?? letter.text.match(/https?:\/\/\S+/g) ?? [];
     const brand = await brandFor(db, job.org_id, '');
-    const raw = await composeLetter({
-      letter,
-      from: { name: brand.name, address: `no-reply@${domain}` },
-      to,
-      messageId: `<${job.mail_id}.staff@${domain}>`,
-      date: this.deps.clock(),
-    });
+    const date = this.deps.clock();
+    const compose = (content: Letter) =>
+      composeLetter({
+        letter: content,
+        from: { name: brand.name, address: `no-reply@${domain}` },
+        to,
+        messageId: `<${job.mail_id}.staff@${domain}>`,
+        date,
+      });
     const outcome = await this.deps.sendMail({
       message: { org_id: job.org_id, message_id: job.mail_id, from_domain: domain },
       recipientId: job.mail_id,
       to,
-      raw,
+      raw: await compose(letter),
+      kind: 'staff',
+      ...(secrets.length > 0 ? { redacted: await compose(maskSecrets(letter, secrets)) } : {}),
     });
     // The server's reply can quote the address: it stays out of the job's stored error.
     if (outcome.status === 'deferred') throw new Error(`staff ${row.purpose} mail deferred`);

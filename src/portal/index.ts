@@ -9,3 +9,4 @@ export { brandingRoutes } from './branding-routes.ts';
 export { expirePortalDeliveries, portalControlRoutes } from './control.ts';
 export { portalRoutes } from './routes.ts';
 export { escapeHtml, Html, html } from './html.ts';
+export { KNOWN_UPLOAD_TYPES, type UploadType } from './uploads.ts';

@@ -32,6 +32,8 @@ export interface PortalMailerDeps {
     recipientId: string;
     to: string;
     raw: Buffer;
+    /** The portal's mail about a delivery, never staff mail (see SecureLine's MailKind). */
+    kind: 'portal';
   }): Promise<SystemMailOutcome>;
 }
 
@@ -74,7 +76,13 @@ export class PortalMailer {
         messageId: `<${id}@${message.from_domain}>`,
         date: now,
       });
-      const outcome = await this.deps.sendMail({ message, recipientId: job.recipient_id, to, raw });
+      const outcome = await this.deps.sendMail({
+        message,
+        recipientId: job.recipient_id,
+        to,
+        raw,
+        kind: 'portal',
+      });
       if (outcome.status === 'deferred')
         // The server's reply can quote the address: it stays out of the job's stored error.
         throw new Error(`portal ${job.kind} mail deferred`);

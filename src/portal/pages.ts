@@ -1,5 +1,6 @@
 import { formatDate, formatSize, LANGUAGES, type Translate, translator } from '../i18n/index.ts';
 import { type Html, html } from './html.ts';
+import { UPLOAD_TYPES, type UploadType } from './uploads.ts';
 
 // The portal's pages: server-rendered, working with JavaScript off (the passkey buttons of
 // account-pages.ts are the only script, an enhancement), one stylesheet, labels on every field,
@@ -182,7 +183,7 @@ export interface MessageView {
   body: { kind: 'html' | 'text' | 'empty'; markup: Html };
   blockedImages: number;
   attachments: { index: number; filename: string; contentType: string; size: number }[];
-  replies: { allowed: boolean; to: string; maxFiles: number; maxBytes: number };
+  replies: { allowed: boolean; to: string } & UploadLimits;
   /** The organisation takes new messages from the portal. */
   newMessages: boolean;
   /** The portal account card (account-pages.ts): an offer, or passkeys. */
@@ -263,10 +264,7 @@ function replySection(c: PageContext, m: MessageView): Html {
 }
 
 /** A new secure message to the organisation, for recipients who have more to say than a reply. */
-export function newMessagePage(
-  c: PageContext,
-  input: { maxFiles: number; maxBytes: number; error?: string },
-): Html {
+export function newMessagePage(c: PageContext, input: UploadLimits & { error?: string }): Html {
   const { t } = c;
   return layout(
     c,
@@ -288,14 +286,40 @@ export function newMessagePage(
   );
 }
 
-function fileField(c: PageContext, limits: { maxFiles: number; maxBytes: number }): Html {
+/** What a recipient may attach: how many files, how large in all, of which types. */
+export interface UploadLimits {
+  maxFiles: number;
+  maxBytes: number;
+  types: readonly UploadType[];
+}
+
+function fileField(c: PageContext, limits: UploadLimits): Html {
   const { t } = c;
-  if (limits.maxBytes === 0) return html``;
+  if (limits.maxBytes === 0 || limits.types.length === 0) return html``;
   return html`<label for="files">${t('reply.files')}</label>
     <p class="hint" id="files-hint">
-      ${t('reply.files.hint', { count: limits.maxFiles, size: formatSize(limits.maxBytes, c.language) })}
+      ${t('reply.files.hint', {
+        count: limits.maxFiles,
+        size: formatSize(limits.maxBytes, c.language),
+        types: acceptedExtensions(limits.types),
+      })}
     </p>
-    <input type="file" id="files" name="files" multiple aria-describedby="files-hint" />`;
+    <input
+      type="file"
+      id="files"
+      name="files"
+      multiple
+      accept="${extensionsOf(limits.types).join(',')}"
+      aria-describedby="files-hint"
+    />`;
+}
+
+const extensionsOf = (types: readonly UploadType[]) =>
+  types.flatMap((type) => UPLOAD_TYPES[type].extensions.map((e) => `.${e}`));
+
+/** The extensions of the accepted types, for people to read. */
+export function acceptedExtensions(types: readonly UploadType[]): string {
+  return extensionsOf(types).join(', ') || '—';
 }
 
 /** The brand's colours as a stylesheet (inline style is refused by the CSP). */

@@ -10,6 +10,7 @@ import {
 import { SealpostError } from '../errors/index.ts';
 import type { PortalRecipient } from './store.ts';
 import { type PortalDeps, recipientActor } from './types.ts';
+import { judgeUpload, KNOWN_UPLOAD_TYPES, printableFilename, type UploadType } from './uploads.ts';
 
 // A reply written in the portal. It goes back through the one way in, like any other message,
 // from the organisation's own sending address (so it is DKIM-signed and aligned) with the reader
@@ -22,33 +23,22 @@ export interface ReplyFile {
 }
 
 export type ReplyRefusal =
-  { kind: 'too_large'; size: string } | { kind: 'too_many' } | { kind: 'type'; name: string };
+  | { kind: 'too_large'; size: string }
+  | { kind: 'too_many' }
+  /** A file refused for its name, its type, or a name that says another type than its content. */
+  | { kind: 'name' | 'type' | 'mismatch'; name: string };
 
 export type ReplyForm =
   | { csrf: string | undefined; subject: string; text: string; files: ReplyFile[] }
   | { csrf: string | undefined; refused: ReplyRefusal };
 
-/** Files a browser or a desktop would run or render as a page: refused, whatever their declared type. */
-const ACTIVE_EXTENSIONS =
-  /\.(html?|xhtml|shtml|svgz?|xml|js|mjs|jse|vbs|vbe|wsf|hta|exe|com|bat|cmd|scr|pif|msi|msp|dll|cpl|jar|ps1|psm1|sh|lnk|reg|iso|img|app|dmg|apk)$/i;
-const SAFE_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
-
-/** What the bytes are, whatever the name says: markup that could carry script, or a program. */
-function looksActive(content: Buffer): boolean {
-  if (content.subarray(0, 2).toString('latin1') === 'MZ') return true; // Windows executables
-  if (content.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return true; // ELF
-  const head = content
-    .subarray(0, 1024)
-    .toString('utf8')
-    .replace(/^\uFEFF/, '')
-    .trimStart()
-    .toLowerCase();
-  return head.startsWith('<') && /<(html|svg|script|!doctype html|iframe|object|body)\b/.test(head);
-}
-
+/**
+ * The form, read whole before anything is done with it: one file refused refuses the form, so a
+ * reply is sent with all its files or not at all.
+ */
 export async function readReply(
   request: FastifyRequest,
-  limits: { maxBytes: number; maxFiles: number },
+  limits: { maxBytes: number; maxFiles: number; types: readonly UploadType[] },
 ): Promise<ReplyForm> {
   let csrf: string | undefined;
   let text = '';
@@ -77,14 +67,12 @@ export async function readReply(
     if (limits.maxBytes === 0 || total > limits.maxBytes)
       refused = { kind: 'too_large', size: formatSize(limits.maxBytes, 'en') };
     else if (files.length >= limits.maxFiles) refused = { kind: 'too_many' };
-    else if (ACTIVE_EXTENSIONS.test(part.filename) || looksActive(content))
-      refused = { kind: 'type', name: part.filename.slice(0, 100) };
-    else
-      files.push({
-        filename: part.filename.replace(/[\r\n\0/\\]/g, '_').slice(0, 255),
-        contentType: SAFE_TYPE.test(part.mimetype) ? part.mimetype : 'application/octet-stream',
-        content,
-      });
+    else {
+      // The browser's idea of the type is not asked: the bytes decide.
+      const verdict = judgeUpload(part.filename, content, limits.types);
+      if (verdict.ok) files.push({ filename: verdict.filename, contentType: verdict.contentType, content });
+      else refused = { kind: verdict.reason, name: printableFilename(part.filename) };
+    }
   }
   return refused ? { csrf, refused } : { csrf, subject, text, files };
 }
@@ -171,6 +159,16 @@ export async function sendReply(
       return { ok: false, status: err.status >= 500 ? 503 : 422, code: err.code };
     throw err;
   }
+}
+
+/** The types of file the organisation's recipients may attach (its SecureLine policy). */
+export async function uploadTypes(deps: PortalDeps, orgId: string): Promise<UploadType[]> {
+  const { rows } = await deps.db.query<{ portal_upload_types: string[] }>(
+    'SELECT portal_upload_types FROM secureline_policies WHERE org_id = $1',
+    [orgId],
+  );
+  const types = rows[0]?.portal_upload_types ?? KNOWN_UPLOAD_TYPES;
+  return KNOWN_UPLOAD_TYPES.filter((t) => types.includes(t));
 }
 
 /** The address that takes new messages from the portal, when the organisation has one. */

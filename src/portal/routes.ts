@@ -15,6 +15,7 @@ import { loadBranding } from './branding.ts';
 import { type Html, html, trusted } from './html.ts';
 import { textOn } from './mail.ts';
 import {
+  acceptedExtensions,
   brandStylesheet,
   codePage,
   messagePage,
@@ -24,6 +25,7 @@ import {
   passphrasePage,
   problemPage,
   startPage,
+  type UploadLimits,
 } from './pages.ts';
 import {
   portalInbox,
@@ -32,6 +34,7 @@ import {
   replyAudience,
   sendNewMessage,
   sendReply,
+  uploadTypes,
 } from './replies.ts';
 import { safeHtml, safeText } from './safe-html.ts';
 import { csrfToken, csrfValid, endSession, findSession, type Session, startSession } from './sessions.ts';
@@ -175,7 +178,8 @@ export function portalRoutes(deps: PortalDeps) {
         const given = String((request.body as Record<string, unknown>).code ?? '');
         const outcome = await checkCode(deps, p, given, request.ip);
         if (outcome.ok) return signIn(request, reply, p, 'code');
-        if (outcome.reason === 'wrong' && outcome.locked) return refuse(request, reply, p, c, 'locked');
+        if (outcome.reason === 'locked' || (outcome.reason === 'wrong' && outcome.locked))
+          return refuse(request, reply, p, c, 'locked');
         const error =
           outcome.reason === 'none' ? c.t('code.expired') : c.t('code.wrong', { left: outcome.left });
         return page(reply, 422, codePage(c, { ...(await codeLead(p)), error }));
@@ -189,7 +193,8 @@ export function portalRoutes(deps: PortalDeps) {
         const given = String((request.body as Record<string, unknown>).passphrase ?? '');
         const outcome = await checkPassphrase(deps, p, given, request.ip);
         if (outcome.ok) return signIn(request, reply, p, 'passphrase');
-        if (outcome.reason === 'wrong' && outcome.locked) return refuse(request, reply, p, c, 'locked');
+        if (outcome.reason === 'locked' || (outcome.reason === 'wrong' && outcome.locked))
+          return refuse(request, reply, p, c, 'locked');
         const left = outcome.reason === 'wrong' ? outcome.left : 0;
         const account = await hasAccount(deps.db, p);
         return page(reply, 422, passphrasePage(c, { error: c.t('passphrase.wrong', { left }), account }));
@@ -285,20 +290,25 @@ export function portalRoutes(deps: PortalDeps) {
         const session = await sessionOf(request, p);
         if (!session) return reply.redirect(c.base!, 303);
         if (!(await portalInbox(deps, p.orgId))) return page(reply, 404, problemPage(c, 'generic'));
-        const limits = { maxFiles: MAX_FILES, maxBytes: settings.uploadMaxBytes };
-        return page(reply, 200, newMessagePage({ ...c, csrf: csrfToken(session.secret) }, limits));
+        return page(
+          reply,
+          200,
+          newMessagePage({ ...c, csrf: csrfToken(session.secret) }, await uploadLimits(p)),
+        );
       });
 
       portal.post('/secure/:token/new', options, async (request: TokenRequest, reply) => {
         const posted = await signedInUpload(request, reply);
         if (!posted) return reply;
         const { p, c, session, form } = posted;
-        const limits = { maxFiles: MAX_FILES, maxBytes: settings.uploadMaxBytes };
         if (!form.subject.trim() || !form.text.trim())
           return page(
             reply,
             422,
-            newMessagePage({ ...c, csrf: csrfToken(session.secret) }, { ...limits, error: c.t('new.empty') }),
+            newMessagePage(
+              { ...c, csrf: csrfToken(session.secret) },
+              { ...(await uploadLimits(p)), error: c.t('new.empty') },
+            ),
           );
         const sent = await sendNewMessage(deps, p, form, { ip: request.ip, requestId: request.id });
         if (!sent.ok) {
@@ -392,13 +402,32 @@ export function portalRoutes(deps: PortalDeps) {
       reply.redirect(c.base!, 303);
       return null;
     }
-    const form = await readReply(request, { maxBytes: settings.uploadMaxBytes, maxFiles: MAX_FILES });
+    const limits = await uploadLimits(p);
+    const form = await readReply(request, limits);
     if (!crossSiteSafe(request) || !csrfValid(session.secret, form.csrf)) {
       page(reply, 403, problemPage(c, 'form', {}, c.base!));
       return null;
     }
     if ('refused' in form) {
-      page(reply, 413, problemPage(c, 'upload', { reason: refusalText(c, form.refused) }, c.base!));
+      const { kind } = form.refused;
+      // On the record by kind alone: a file's name can say who the patient is.
+      await deps.stageAudit(deps.db, {
+        orgId: p.orgId,
+        actor: recipientActor(p.recipientId),
+        ip: request.ip,
+        requestId: request.id,
+        action: 'portal.upload_refused',
+        objectType: 'message',
+        objectId: p.messageId,
+        outcome: 'denied',
+        details: { recipient_id: p.recipientId, reason: kind },
+      });
+      const status = kind === 'too_large' || kind === 'too_many' ? 413 : 415;
+      page(
+        reply,
+        status,
+        problemPage(c, 'upload', { reason: refusalText(c, form.refused, limits) }, c.base!),
+      );
       return null;
     }
     return { p, c, session, form };
@@ -541,15 +570,19 @@ export function portalRoutes(deps: PortalDeps) {
           .filter((a) => !a.inline),
         newMessages: (await portalInbox(deps, p.orgId)) !== null,
         account: await accountCardFor(deps, p, c, request.query),
-        replies: {
-          allowed: audience.length > 0,
-          to: audience.join(', '),
-          maxFiles: MAX_FILES,
-          maxBytes: settings.uploadMaxBytes,
-        },
+        replies: { allowed: audience.length > 0, to: audience.join(', '), ...(await uploadLimits(p)) },
         ...(flash ? { flash } : flashOf(c, request.query)),
       }),
     );
+  }
+
+  /** What a recipient may attach: how many files, how large in all, of which types. */
+  async function uploadLimits(p: PortalRecipient): Promise<UploadLimits> {
+    return {
+      maxFiles: MAX_FILES,
+      maxBytes: settings.uploadMaxBytes,
+      types: await uploadTypes(deps, p.orgId),
+    };
   }
 
   /** Where the code goes, shown so the reader recognises it without revealing it in full. */
@@ -593,14 +626,17 @@ function uploadReason(c: PageContext, code: string, maxBytes: number): string {
     : c.t('error.upload.too_many', { count: MAX_FILES });
 }
 
-function refusalText(c: PageContext, refusal: ReplyRefusal): string {
+function refusalText(c: PageContext, refusal: ReplyRefusal, limits: UploadLimits): string {
   switch (refusal.kind) {
     case 'too_large':
       return c.t('error.upload.too_large', { size: refusal.size });
     case 'too_many':
       return c.t('error.upload.too_many', { count: MAX_FILES });
-    case 'type':
-      return c.t('error.upload.type', { name: refusal.name });
+    default:
+      return c.t(`error.upload.${refusal.kind}`, {
+        name: refusal.name,
+        types: acceptedExtensions(limits.types),
+      });
   }
 }
 

@@ -8,6 +8,8 @@ import { PORTAL_MAIL_QUEUE, type PortalDeps, type PortalMailJob, recipientActor 
 // Proving who you are before the first view: a one-time code by email or SMS, or a passphrase
 // the sender shares out of band. Codes are single use, expire, allow a few tries each; wrong
 // answers add up per recipient, and too many lock the message for them and alert the sender.
+// A guess is judged and counted in one transaction that holds the recipient's delivery row, so
+// guesses sent at once take turns and none is judged against a count that others are changing.
 
 /** Tries one code allows before it is spent. */
 export const TRIES_PER_CODE = 5;
@@ -75,7 +77,9 @@ export async function issueCode(
 export type CheckOutcome =
   | { ok: true }
   | { ok: false; reason: 'wrong'; left: number; locked: boolean }
-  | { ok: false; reason: 'none' };
+  | { ok: false; reason: 'none' }
+  /** Locked by the guesses before this one: it was not judged. */
+  | { ok: false; reason: 'locked' };
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const same = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
@@ -87,30 +91,44 @@ export async function checkCode(
   ip: string | null,
 ): Promise<CheckOutcome> {
   const now = deps.clock();
-  const { rows } = await deps.db.query<{ code_id: string; code_sealed: Buffer; attempts: number }>(
-    `SELECT code_id, code_sealed, attempts FROM portal_codes
+  const { rows } = await deps.db.query<{ code_id: string; code_sealed: Buffer }>(
+    `SELECT code_id, code_sealed FROM portal_codes
      WHERE org_id = $1 AND recipient_id = $2 AND used_at IS NULL AND expires_at > $3 AND attempts < $4
      ORDER BY created_at DESC LIMIT ${CODES_PER_HOUR}`,
     [p.orgId, p.recipientId, now, TRIES_PER_CODE],
   );
   if (rows.length === 0) return { ok: false, reason: 'none' };
+  // Opened before the transaction: the keyring may read the database (PGlite runs one at a time).
+  const codes = await Promise.all(
+    rows.map(async (row) => ({
+      id: row.code_id,
+      value: await deps.keyring.openText(p.orgId, codeBinding(row.code_id), row.code_sealed),
+    })),
+  );
   const code = given.replace(/\s+/g, '');
-  for (const row of rows) {
-    const stored = await deps.keyring.openText(p.orgId, codeBinding(row.code_id), row.code_sealed);
-    if (!same(stored, code)) continue;
-    // Single use, even against two submissions at once: the first to mark it used wins.
-    const { rows: claimed } = await deps.db.query(
-      'UPDATE portal_codes SET used_at = $3 WHERE org_id = $1 AND code_id = $2 AND used_at IS NULL RETURNING 1',
-      [p.orgId, row.code_id, now],
+  return deps.db.transaction(async (tx): Promise<CheckOutcome> => {
+    if (!(await takeTurn(tx, p))) return { ok: false, reason: 'locked' };
+    // In turn, each code has the tries the guesses before this one left it.
+    const { rows: live } = await tx.query<{ code_id: string; attempts: number }>(
+      `SELECT code_id, attempts FROM portal_codes
+       WHERE org_id = $1 AND code_id = ANY($2::uuid[]) AND used_at IS NULL AND expires_at > $3 AND attempts < $4`,
+      [p.orgId, codes.map((c) => c.id), now, TRIES_PER_CODE],
     );
-    if (claimed.length > 0) return { ok: true };
-  }
-  const triesLeft = TRIES_PER_CODE - 1 - Math.max(...rows.map((r) => r.attempts));
-  return deps.db.transaction(async (tx) => {
+    if (live.length === 0) return { ok: false, reason: 'none' };
+    const right = codes.find((c) => live.some((l) => l.code_id === c.id) && same(c.value, code));
+    if (right) {
+      await tx.query('UPDATE portal_codes SET used_at = $3 WHERE org_id = $1 AND code_id = $2', [
+        p.orgId,
+        right.id,
+        now,
+      ]);
+      return { ok: true };
+    }
     await tx.query(
       'UPDATE portal_codes SET attempts = attempts + 1 WHERE org_id = $1 AND code_id = ANY($2::uuid[])',
-      [p.orgId, rows.map((r) => r.code_id)],
+      [p.orgId, live.map((l) => l.code_id)],
     );
+    const triesLeft = TRIES_PER_CODE - 1 - Math.max(...live.map((l) => l.attempts));
     const failure = await recordFailure(deps, tx, p, 'code', ip);
     return { ok: false, reason: 'wrong', left: Math.min(failure.left, triesLeft), locked: failure.locked };
   });
@@ -125,11 +143,25 @@ export async function checkPassphrase(
   const message = await loadMessage(deps.db, p.orgId, p.messageId);
   const content = await openContent(deps.keyring, message);
   const expected = content.portal?.passphrase;
-  if (expected !== undefined && same(expected.trim(), given.trim())) return { ok: true };
-  return deps.db.transaction(async (tx) => {
+  return deps.db.transaction(async (tx): Promise<CheckOutcome> => {
+    if (!(await takeTurn(tx, p))) return { ok: false, reason: 'locked' };
+    if (expected !== undefined && same(expected.trim(), given.trim())) return { ok: true };
     const failure = await recordFailure(deps, tx, p, 'passphrase', ip);
     return { ok: false, reason: 'wrong', left: failure.left, locked: failure.locked };
   });
+}
+
+/**
+ * Holds the recipient's delivery row for one guess until its transaction ends; false when the
+ * message is locked for them already (then the guess is not judged).
+ */
+async function takeTurn(tx: Queryable, p: PortalRecipient): Promise<boolean> {
+  const { rows } = await tx.query<{ locked: boolean }>(
+    `SELECT locked_at IS NOT NULL AS locked FROM portal_deliveries
+     WHERE org_id = $1 AND recipient_id = $2 FOR UPDATE`,
+    [p.orgId, p.recipientId],
+  );
+  return rows[0]?.locked === false;
 }
 
 /** Counts a wrong answer; the one that reaches the limit locks the message and alerts the sender. */

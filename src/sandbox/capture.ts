@@ -7,7 +7,9 @@ import type { DeliveryContext, Transport } from '../secureline/index.ts';
 // The sandbox's transport: every message has been through the whole pipeline (DLP, policy,
 // encryption, DKIM) when it arrives here, exactly as it would have left; it is kept instead of
 // sent. A few reserved test domains play servers with and without working TLS, so a trial sees
-// every method, the portal fallback included. Nothing here opens a network connection.
+// every method, the portal fallback included. Nothing here opens a network connection. Each capture
+// records what kind of mail it is; of mail that carries secrets (an invitation's link), only the
+// copy with them masked is kept.
 
 const TLS = { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' };
 
@@ -44,11 +46,12 @@ export class CaptureTransport implements Transport {
     if (!context) throw new Error('the sandbox files each capture under its delivery: context is required');
     const captureId = randomUUID();
     const tls = server === 'notls' ? null : TLS;
-    const sealed = await this.keyring.seal(context.orgId, captureBinding(captureId), request.raw);
+    const kept = context.redacted ?? request.raw;
+    const sealed = await this.keyring.seal(context.orgId, captureBinding(captureId), kept);
     await this.db.query(
       `INSERT INTO sandbox_captures (org_id, capture_id, message_id, recipient_id, recipient, envelope_from, tls,
-           outcome, size_bytes, raw_sealed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'delivered', $8, $9)`,
+           outcome, size_bytes, raw_sealed, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'delivered', $8, $9, $10)`,
       [
         context.orgId,
         captureId,
@@ -57,8 +60,9 @@ export class CaptureTransport implements Transport {
         request.to.join(', '),
         request.from,
         tls ? tls.version : 'none',
-        request.raw.length,
+        kept.length,
         sealed,
+        context.kind,
       ],
     );
     return {

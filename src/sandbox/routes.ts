@@ -14,6 +14,10 @@ export interface SandboxDeps {
 
 const Capture = Type.Object({
   id: Type.String(),
+  kind: Type.Union([Type.Literal('message'), Type.Literal('portal'), Type.Literal('staff')], {
+    description:
+      'message: a delivery of a submitted message (its portal notice included); portal: mail the portal wrote about one (a code, a notice sent again, an alert to the sender); staff: mail to staff about their accounts (invitations, new-device notices, break-glass alerts), listed only for users:manage and with its access links masked',
+  }),
   captured_at: DateTime,
   message_id: Type.String(),
   recipient_id: Type.String(),
@@ -32,10 +36,16 @@ interface CaptureRow {
   raw_sealed: Buffer;
 }
 
-const SELECT = `SELECT c.capture_id AS id, c.captured_at, c.message_id, c.recipient_id, c.recipient, c.envelope_from,
+const SELECT = `SELECT c.capture_id AS id, c.kind, c.captured_at, c.message_id, c.recipient_id, c.recipient, c.envelope_from,
     r.method, r.method_reason, c.tls, c.size_bytes`;
 const FROM = `FROM sandbox_captures c
   LEFT JOIN message_recipients r ON r.org_id = c.org_id AND r.recipient_id = c.recipient_id`;
+
+/**
+ * Mail to staff is for those who manage staff: an invitation read by a sender would make them
+ * whatever the invitation offers (its link is masked in the capture all the same).
+ */
+const seesStaffMail = (scopes: readonly string[]) => scopes.includes('users:manage');
 
 export function sandboxRoutes(deps: SandboxDeps) {
   return async (app: HttpServer) => {
@@ -47,7 +57,7 @@ export function sandboxRoutes(deps: SandboxDeps) {
           tags: ['sandbox'],
           summary: 'What the sandbox captured instead of sending, newest first',
           description:
-            'In sandbox mode (SEALPOST_MODE=sandbox) every message runs the whole pipeline and is kept here, encrypted and signed exactly as it would have left.',
+            'In sandbox mode (SEALPOST_MODE=sandbox) every message runs the whole pipeline and is kept here, encrypted and signed exactly as it would have left. Mail to staff (kind staff) is listed only for those with users:manage, and its access links are masked in the capture.',
           querystring: Type.Object(
             {
               message_id: Type.Optional(Type.String({ format: 'uuid' })),
@@ -61,8 +71,14 @@ export function sandboxRoutes(deps: SandboxDeps) {
       async (request) => {
         const { rows } = await deps.db.query(
           `${SELECT} ${FROM} WHERE c.org_id = $1 AND ($2::uuid IS NULL OR c.message_id = $2)
+             AND (c.kind <> 'staff' OR $4)
            ORDER BY c.captured_at DESC, c.capture_id DESC LIMIT $3`,
-          [request.auth.orgId, request.query.message_id ?? null, request.query.limit ?? 50],
+          [
+            request.auth.orgId,
+            request.query.message_id ?? null,
+            request.query.limit ?? 50,
+            seesStaffMail(request.auth.scopes),
+          ],
         );
         return { mode: deps.mode, data: rows as never };
       },
@@ -87,8 +103,9 @@ export function sandboxRoutes(deps: SandboxDeps) {
       },
       async (request) => {
         const { rows } = await deps.db.query<CaptureRow>(
-          `${SELECT}, c.raw_sealed ${FROM} WHERE c.org_id = $1 AND c.capture_id = $2`,
-          [request.auth.orgId, request.params.id],
+          `${SELECT}, c.raw_sealed ${FROM} WHERE c.org_id = $1 AND c.capture_id = $2
+             AND (c.kind <> 'staff' OR $3)`,
+          [request.auth.orgId, request.params.id, seesStaffMail(request.auth.scopes)],
         );
         const row = rows[0];
         if (!row) throw errors.notFound('The capture');

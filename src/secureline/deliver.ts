@@ -13,7 +13,7 @@ import { buildMessage } from './build.ts';
 import { Cache } from './cache.ts';
 import { signDkim } from './dkim.ts';
 import { type Choice, chooseMethod, loadPolicy, type SecurelinePolicy } from './policy.ts';
-import type { RecipientKeys, SecurelineDeps } from './types.ts';
+import type { MailKind, RecipientKeys, SecurelineDeps } from './types.ts';
 import type { Claimed } from './queue.ts';
 import { type Outcome, recordOutcomes } from './writes.ts';
 
@@ -239,8 +239,9 @@ export class Secureline {
   }
 
   /**
-   * Mail Sealpost writes itself about a delivery (a one-time code, a notice sent again, an alert
-   * to the sender): no PHI in it, so TLS when offered. DKIM-signed like everything that leaves.
+   * Mail Sealpost writes itself, about a delivery (a one-time code, a notice sent again, an alert
+   * to the sender) or to staff about their accounts: no PHI in it, so TLS when offered.
+   * DKIM-signed like everything that leaves.
    */
   async sendSystemMail(input: {
     /** The organisation, an id for the capture, and the domain that signs (DKIM) and sends. */
@@ -248,19 +249,28 @@ export class Secureline {
     recipientId: string;
     to: string;
     raw: Buffer;
+    kind: Exclude<MailKind, 'message'>;
+    /** The same mail with what grants access in it masked (see DeliveryContext). */
+    redacted?: Buffer;
   }): Promise<{ status: 'delivered' | 'deferred' | 'bounced' | 'failed'; detail?: string | null }> {
     const { message } = input;
     const keys = await this.dkimKeys.get(`${message.org_id}/${message.from_domain}`, () =>
       dkimSigningKeys(this.deps.db, this.deps.keyring, message.org_id, message.from_domain),
     );
-    const signed = await signDkim(input.raw, message.from_domain, keys, this.deps.clock());
+    const sign = (raw: Buffer) => signDkim(raw, message.from_domain, keys, this.deps.clock());
     const outcome = await this.deps.transport.send({
       domain: domainOf(input.to),
       from: `bounces+${input.recipientId}@${message.from_domain}`,
       to: [input.to],
-      raw: signed,
+      raw: await sign(input.raw),
       tls: 'opportunistic',
-      context: { orgId: message.org_id, messageId: message.message_id, recipientId: input.recipientId },
+      context: {
+        orgId: message.org_id,
+        messageId: message.message_id,
+        recipientId: input.recipientId,
+        kind: input.kind,
+        ...(input.redacted ? { redacted: await sign(input.redacted) } : {}),
+      },
     });
     switch (outcome.status) {
       case 'delivered':
@@ -297,7 +307,12 @@ export class Secureline {
       to: [recipient.address],
       raw: signed,
       tls,
-      context: { orgId: message.org_id, messageId: message.message_id, recipientId: recipient.recipient_id },
+      context: {
+        orgId: message.org_id,
+        messageId: message.message_id,
+        recipientId: recipient.recipient_id,
+        kind: 'message',
+      },
     });
     switch (outcome.status) {
       case 'delivered': {

@@ -7,6 +7,7 @@ export type {
   DeliveryContext,
   Encryptors,
   FoundKey,
+  MailKind,
   RecipientKeys,
   SecurelineDeps,
   Transport,

@@ -1,5 +1,8 @@
 import type { Queryable } from '../db/index.ts';
 import type { Method, Protection } from '../messages/types.ts';
+// The portal's leaf module, not its index: the portal's own imports reach this file (through
+// messages/preview.ts) while portal/index.ts is still loading.
+import { KNOWN_UPLOAD_TYPES, type UploadType } from '../portal/uploads.ts';
 
 // SecureLine's choice for one recipient, made at delivery time. Pure: everything it weighs is
 // handed in, so every branch is tested on its own.
@@ -21,6 +24,8 @@ export interface SecurelinePolicy {
   notice_subject: boolean;
   /** Where a recipient's new message from the portal goes; null: recipients can only reply. */
   portal_inbox: string | null;
+  /** The types of file recipients may attach in the portal, judged from their content. */
+  portal_upload_types: UploadType[];
 }
 
 export const DEFAULT_POLICY: SecurelinePolicy = {
@@ -33,12 +38,13 @@ export const DEFAULT_POLICY: SecurelinePolicy = {
   portal_replies: 'sender',
   notice_subject: false,
   portal_inbox: null,
+  portal_upload_types: [...KNOWN_UPLOAD_TYPES],
 };
 
 export async function loadPolicy(q: Queryable, orgId: string): Promise<SecurelinePolicy> {
   const { rows } = await q.query<SecurelinePolicy & { [k: string]: unknown }>(
     `SELECT tls_for_phi, opportunistic_tls_without_phi, smime_algorithm, hide_subject, portal_expiry_days,
-       portal_verification, portal_replies, notice_subject, portal_inbox
+       portal_verification, portal_replies, notice_subject, portal_inbox, portal_upload_types
      FROM secureline_policies WHERE org_id = $1`,
     [orgId],
   );

@@ -4,6 +4,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { auditContext } from '../http/request-context.ts';
 import { Nullable } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
+import { KNOWN_UPLOAD_TYPES } from '../portal/index.ts';
 import { loadPolicy, type SecurelinePolicy } from './policy.ts';
 
 export interface PolicyDeps {
@@ -53,6 +54,11 @@ const fields = {
   notice_subject: Type.Boolean({
     description: 'The portal notice shows the subject when DLP found no PHI in it. Off by default.',
   }),
+  portal_upload_types: Type.Array(Type.Enum(KNOWN_UPLOAD_TYPES), {
+    uniqueItems: true,
+    description:
+      'The types of file recipients may attach to a reply or a new message in the portal, each recognised from the file’s content and required to carry its own extension: pdf, jpeg, png, gif, webp, heic, tiff, text (UTF-8 without markup), docx, xlsx, pptx (without macros, ActiveX, OLE objects or external templates). Default: all of them; [] refuses every file.',
+  }),
 };
 const PolicySchema = Type.Object(fields);
 const PolicyChange = Type.Partial(Type.Object(fields, { additionalProperties: false }), {
@@ -93,11 +99,12 @@ export function policyRoutes(deps: PolicyDeps) {
           await tx.query(
             `INSERT INTO secureline_policies (org_id, tls_for_phi, opportunistic_tls_without_phi, smime_algorithm,
                hide_subject, portal_expiry_days, portal_verification, portal_replies, notice_subject, portal_inbox,
-               updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+               portal_upload_types, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
              ON CONFLICT (org_id) DO UPDATE SET tls_for_phi = $2, opportunistic_tls_without_phi = $3,
                smime_algorithm = $4, hide_subject = $5, portal_expiry_days = $6, portal_verification = $7,
-               portal_replies = $8, notice_subject = $9, portal_inbox = $10, updated_at = now()`,
+               portal_replies = $8, notice_subject = $9, portal_inbox = $10, portal_upload_types = $11,
+               updated_at = now()`,
             [
               orgId,
               after.tls_for_phi,
@@ -109,11 +116,13 @@ export function policyRoutes(deps: PolicyDeps) {
               after.portal_replies,
               after.notice_subject,
               after.portal_inbox?.toLowerCase() ?? null,
+              after.portal_upload_types,
             ],
           );
+          const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
           const changes = Object.fromEntries(
             Object.keys(request.body)
-              .filter((k) => before[k as keyof SecurelinePolicy] !== after[k as keyof SecurelinePolicy])
+              .filter((k) => !same(before[k as keyof SecurelinePolicy], after[k as keyof SecurelinePolicy]))
               .map((k) => [
                 k,
                 { from: before[k as keyof SecurelinePolicy], to: after[k as keyof SecurelinePolicy] },

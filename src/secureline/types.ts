@@ -7,11 +7,24 @@ import type { SendOutcome, SendRequest } from '../outbound/index.ts';
 
 // What the delivery pipeline is handed: its transport, its encryptors, where keys are found.
 
+/**
+ * What a send is: a delivery of a message someone submitted, mail the portal writes about one (a
+ * code, a notice again, an alert to the sender), or mail to staff about their accounts
+ * (invitations, new-device notices, break-glass alerts), which only those who manage users may see.
+ */
+export type MailKind = 'message' | 'portal' | 'staff';
+
 /** Which delivery a send belongs to: a transport that keeps what it sends (the sandbox) files it so. */
 export interface DeliveryContext {
   orgId: string;
   messageId: string;
   recipientId: string;
+  kind: MailKind;
+  /**
+   * The same mail, signed, with what grants access in it (an invitation's token) masked: all a
+   * transport that keeps its mail may keep. Absent: the mail holds nothing of the kind.
+   */
+  redacted?: Buffer;
 }
 
 /** What delivers a built message: src/outbound's Outbound, or the sandbox's capture. */

