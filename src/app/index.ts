@@ -149,6 +149,8 @@ export class App {
       clock: this.clock,
       onDropped: (count) => this.log.warn({ count }, 'audit tally full: refusals left uncounted'),
     });
+    // Where Sealpost's requests to hosts named by others may go (single sign-on, Web Key Directories).
+    const fetchPolicy = { allowPrivate: AddressRanges.parse(config.fetchPrivateRanges ?? []) };
     this.identityDeps = {
       db,
       audit: (q, record) => this.audit(q, record),
@@ -158,6 +160,8 @@ export class App {
       keyring,
       publicUrl: config.publicUrl,
       dnsServers: config.dnsServers,
+      fetchPolicy,
+      extraCaFile: config.extraCaFile,
       notifyNewDevice: async (signIn) => {
         try {
           await queueNewDeviceMail({ db, keyring, queue: this.queue, publicUrl: config.publicUrl }, signIn);
@@ -177,7 +181,7 @@ export class App {
     this.keyFinder = new RecipientKeyFinder({
       dnsServers: config.dnsServers,
       extraCaFile: config.extraCaFile,
-      policy: { allowPrivate: AddressRanges.parse(config.fetchPrivateRanges ?? []) },
+      policy: fetchPolicy,
       sandbox: config.mode === 'sandbox',
       log: this.log,
     });

@@ -178,7 +178,7 @@ export const settings: readonly Setting[] = [
     env: 'SEALPOST_FETCH_PRIVATE_RANGES',
     type: 'address-ranges',
     description:
-      "Private address ranges (comma-separated CIDR, e.g. 10.20.0.0/16,fd00:1::/48) that Sealpost's own HTTPS requests may reach: Web Key Directory look-ups, MTA-STS policy fetches and webhooks. Unset: none. Every such request resolves its host once, refuses the host if any address is loopback, private (RFC 1918), link-local (cloud metadata), carrier-grade NAT or IPv6 unique-local and outside these ranges, and connects only to an address it checked. Reserved addresses (multicast, documentation, unspecified) are never reached. For a partner network on private addresses; tests allow 127.0.0.0/8.",
+      "Private address ranges (comma-separated CIDR, e.g. 10.20.0.0/16,fd00:1::/48) that Sealpost's own HTTPS requests may reach: Web Key Directory look-ups, MTA-STS policy fetches, webhooks and single sign-on providers (an issuer on loopback, as in tests, needs 127.0.0.0/8 here). Unset: none. Every such request resolves its host once, refuses the host if any address is loopback, private (RFC 1918), link-local (cloud metadata), carrier-grade NAT or IPv6 unique-local and outside these ranges, and connects only to an address it checked. Reserved addresses (multicast, documentation, unspecified) are never reached. For a partner network on private addresses; tests allow 127.0.0.0/8.",
   },
   {
     key: 'mode',
@@ -203,7 +203,7 @@ export const settings: readonly Setting[] = [
     env: 'SEALPOST_EXTRA_CA_FILE',
     type: 'path',
     description:
-      'A PEM file of extra certificate authorities trusted for enforced TLS (besides the system roots), e.g. a private CA of a partner network.',
+      "A PEM file of extra certificate authorities trusted for enforced TLS and for Sealpost's own HTTPS requests (Web Key Directories, webhooks, single sign-on providers), besides the system roots, e.g. a private CA of a partner network.",
   },
   {
     key: 'messageMaxBytes',

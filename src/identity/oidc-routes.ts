@@ -138,7 +138,7 @@ export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
           tags: ['single sign-on'],
           summary: "Set the organisation's single sign-on (OpenID Connect; owners, with a recent sign-in)",
           description:
-            'The first call gives issuer, client_id and client_secret; later ones change what they name. The client secret is sealed at rest and never returned. Who signs in is decided by the proven domains (POST /v1/sso/domains).',
+            'The first call gives issuer, client_id and client_secret; later ones change what they name. The client secret is sealed at rest and never returned. Who signs in is decided by the proven domains (POST /v1/sso/domains). An issuer whose host has an address the operator does not let Sealpost reach (loopback, private, link-local) is refused: 422 sso_issuer_forbidden.',
           body: SsoChange,
           response: { 200: SsoView, 403: Problem, 409: Problem, 422: Problem },
         },
@@ -147,6 +147,8 @@ export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
         staff.recentAuth(request);
         const orgId = request.auth.orgId;
         const secret = request.body.client_secret;
+        // Before the transaction: it resolves the issuer's host.
+        if (request.body.issuer !== undefined) await sso.checkIssuerHost(request.body.issuer);
         const sealed =
           secret === undefined ? undefined : await sso.deps.keyring.seal(orgId, secretBinding(orgId), secret);
         const domains = await provenDomains(staff.deps.db, orgId);

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Resolver } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import * as oidc from 'openid-client';
 import { type AuditInput, SYSTEM_ORG_ID } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
@@ -8,6 +10,17 @@ import { createResolver } from '../domains/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
 import {
+  type AddressPolicy,
+  FetchFailed,
+  type GuardedFetch,
+  guardedFetch,
+  guardHost,
+  HostRefused,
+  makeResolver,
+  type Resolve,
+} from '../net-guard/index.ts';
+import {
+  checkIssuer,
   domainOf,
   findSso,
   isLoopback,
@@ -41,11 +54,19 @@ import { createUser } from './users.ts';
 // stands for that factor only when an owner chose to trust the provider's MFA, and never for an
 // owner's (an owner finishes every SSO sign-in with a factor held here: whoever controls the
 // provider must not become owner) nor for a passkey that policy requires.
+//
+// The issuer is an organisation's to set, but the requests to it leave from inside the operator's
+// network: every one (discovery, token, userinfo, keys) goes through the shared guard
+// (src/net-guard), under the operator's policy for all outbound fetches.
 
 export const SSO_COOKIE = 'sealpost_sso';
 export const CALLBACK_PATH = '/v1/auth/sso/callback';
 const TRANSACTION_MS = 10 * 60_000;
 const DISCOVERY_MS = 10 * 60_000;
+/** Each request to the provider, connection to last byte. */
+const PROVIDER_TIMEOUT_MS = 10_000;
+/** Metadata, keys and tokens are a few kilobytes. */
+const PROVIDER_MAX_BYTES = 512 * 1024;
 const ssoActor: Actor = { type: 'system', id: 'sso', label: 'single sign-on' };
 
 export interface SsoDeps {
@@ -53,8 +74,12 @@ export interface SsoDeps {
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
   keyring: Keyring;
   publicUrl: string;
-  /** DNS servers for the proof of domains (unset: the system's). */
+  /** DNS servers for the proof of domains and the provider's host (unset: the system's). */
   dnsServers?: string[] | undefined;
+  /** Where requests to providers may go (the operator's policy for outbound fetches); unset: public addresses only. */
+  fetchPolicy?: AddressPolicy | undefined;
+  /** Certificate authorities trusted besides the system's (SEALPOST_EXTRA_CA_FILE). */
+  extraCaFile?: string | undefined;
   clock?: () => Date;
 }
 
@@ -89,10 +114,13 @@ const MESSAGES: Record<SsoRefusal, string> = {
 
 export class SsoRefused extends SealpostError {
   readonly reason: SsoRefusal;
-  constructor(reason: SsoRefusal) {
+  /** What failed, for the audit trail (never shown). */
+  readonly check: string | undefined;
+  constructor(reason: SsoRefusal, check?: string) {
     const status = reason === 'unknown_organization' ? 404 : reason === 'provider_unreachable' ? 502 : 403;
     super('sso_refused', MESSAGES[reason], { status, details: { reason } });
     this.reason = reason;
+    this.check = check;
   }
 }
 
@@ -114,6 +142,11 @@ export class SingleSignOn {
   readonly clock: () => Date;
   /** Looks up the TXT records that prove domains (oidc-domains.ts). */
   readonly resolver: Resolver;
+  /** The provider's host's addresses, for the guard. */
+  private readonly resolve: Resolve;
+  private readonly policy: AddressPolicy;
+  /** Every request openid-client makes goes through this. */
+  private readonly fetch: GuardedFetch;
   private readonly discovered = new Map<string, { key: string; at: number; config: oidc.Configuration }>();
 
   constructor(deps: SsoDeps, staff: StaffAuth) {
@@ -121,6 +154,40 @@ export class SingleSignOn {
     this.staff = staff;
     this.clock = deps.clock ?? (() => new Date());
     this.resolver = createResolver(deps.dnsServers);
+    this.resolve = makeResolver(deps.dnsServers);
+    this.policy = deps.fetchPolicy ?? { allowPrivate: false };
+    this.fetch = guardedFetch({
+      policy: this.policy,
+      resolve: this.resolve,
+      httpToLoopback: true,
+      secureContext: deps.extraCaFile
+        ? tls.createSecureContext({
+            ca: [...tls.getCACertificates('default'), readFileSync(deps.extraCaFile, 'utf8')],
+          })
+        : undefined,
+      timeoutMs: PROVIDER_TIMEOUT_MS,
+      maxBytes: PROVIDER_MAX_BYTES,
+    });
+  }
+
+  /**
+   * Refuses an issuer whose host may not be reached under the operator's policy (before it is
+   * saved; every request checks again, as DNS can change). A host that does not resolve now is
+   * left to the sign-in, which fails closed.
+   */
+  async checkIssuerHost(issuer: string): Promise<void> {
+    const { hostname } = new URL(checkIssuer(issuer));
+    try {
+      await guardHost(hostname, this.policy, this.resolve);
+    } catch (err) {
+      if (!(err instanceof HostRefused)) throw err;
+      if (err.code === 'forbidden')
+        throw new SealpostError(
+          'sso_issuer_forbidden',
+          `${err.message} An identity provider must be on a public address, or on a private range the operator allows.`,
+          { status: 422 },
+        );
+    }
   }
 
   get redirectUri(): string {
@@ -148,17 +215,16 @@ export class SingleSignOn {
     const issuer = new URL(sso.issuer);
     let config: oidc.Configuration;
     try {
-      config = await oidc.discovery(
-        issuer,
-        sso.client_id,
-        undefined,
-        oidc.ClientSecretBasic(secret),
-        isLoopback(issuer) && issuer.protocol === 'http:'
-          ? { execute: [oidc.allowInsecureRequests], timeout: 10 }
-          : { timeout: 10 },
-      );
-    } catch {
-      throw new SsoRefused('provider_unreachable');
+      // The fetch is kept by the configuration for the token, userinfo and key requests too.
+      config = await oidc.discovery(issuer, sso.client_id, undefined, oidc.ClientSecretBasic(secret), {
+        [oidc.customFetch]: this.fetch,
+        timeout: PROVIDER_TIMEOUT_MS / 1000,
+        ...(isLoopback(issuer) && issuer.protocol === 'http:'
+          ? { execute: [oidc.allowInsecureRequests] }
+          : {}),
+      });
+    } catch (err) {
+      throw new SsoRefused('provider_unreachable', unreachableCheck(err));
     }
     this.discovered.set(sso.org_id, { key, at: Date.now(), config });
     return config;
@@ -178,7 +244,7 @@ export class SingleSignOn {
     try {
       config = await this.provider(sso);
     } catch (err) {
-      if (err instanceof SsoRefused) await this.refused(sso.org_id, err.reason, client);
+      if (err instanceof SsoRefused) await this.refused(sso.org_id, err.reason, client, err.check);
       throw err;
     }
     const verifier = oidc.randomPKCECodeVerifier();
@@ -270,7 +336,9 @@ export class SingleSignOn {
           if (claims[name] === undefined) claims[name] = value;
       }
     } catch (err) {
-      if (err instanceof SsoRefused) return this.refuse(orgId, err.reason, client);
+      if (err instanceof SsoRefused) return this.refuse(orgId, err.reason, client, err.check);
+      const unreachable = unreachableCheck(err);
+      if (unreachable) return this.refuse(orgId, 'provider_unreachable', client, unreachable);
       return this.refuse(
         orgId,
         providerSaid(err) ? 'provider_error' : 'validation_failed',
@@ -517,6 +585,18 @@ export class SingleSignOn {
     await this.refused(orgId, reason, client, check, userId);
     throw new SsoRefused(reason);
   }
+}
+
+/**
+ * Why the provider was not reached: address_refused (the guard refused its host), unresolvable,
+ * or no_answer (connection, TLS, time or size); undefined when the error is not the fetch's.
+ */
+function unreachableCheck(err: unknown): 'address_refused' | 'unresolvable' | 'no_answer' | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (e instanceof HostRefused) return e.code === 'forbidden' ? 'address_refused' : 'unresolvable';
+    if (e instanceof FetchFailed) return 'no_answer';
+  }
+  return undefined;
 }
 
 /** The provider's own error code (access_denied, invalid_grant ...), which names no secret. */

@@ -3,6 +3,7 @@ import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import type { Actor, RequestAuth } from '../http/types.ts';
+import type { AddressPolicy } from '../net-guard/index.ts';
 import {
   createApiKey,
   findApiKey,
@@ -34,8 +35,12 @@ export interface IdentityDeps {
   /** For staff sign-in: TOTP secrets are sealed; passkeys and cookies follow the public URL. */
   keyring?: StaffAuthDeps['keyring'];
   publicUrl?: string;
-  /** DNS servers for single sign-on's proof of domains (unset: the system's). */
+  /** DNS servers for single sign-on's proof of domains and its provider's host (unset: the system's). */
   dnsServers?: string[] | undefined;
+  /** Where single sign-on's requests to providers may go (SEALPOST_FETCH_PRIVATE_RANGES); unset: public only. */
+  fetchPolicy?: AddressPolicy | undefined;
+  /** Certificate authorities single sign-on trusts besides the system's (SEALPOST_EXTRA_CA_FILE). */
+  extraCaFile?: string | undefined;
   /** Mails a person about a sign-in from a new device or address (see AccessControl). */
   notifyNewDevice?: AccessDeps['notifyNewDevice'];
   /** Keys, policies and roles read by authentication (see auth-cache.ts); the service makes one. */

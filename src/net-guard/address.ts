@@ -144,15 +144,18 @@ export class AddressRanges {
   }
 }
 
+/** Whether an address is this machine's loopback (127/8, ::1, or an IPv6 form of 127/8). */
+export function isLoopbackAddress(address: string): boolean {
+  const a = judged(address);
+  return a !== null && LOOPBACK.check(a.address, a.family);
+}
+
 /** Why a request may not go to this address, or null when it may. The words fit "resolves to X, ...". */
 export function addressRefusal(address: string, policy: AddressPolicy): string | null {
   const kind = classifyAddress(address);
   if (kind === 'reserved') return 'a reserved address, never reached';
-  if (policy.loopbackOnly) {
-    const a = judged(address)!;
-    if (!LOOPBACK.check(a.address, a.family))
-      return 'not this machine, and in sandbox mode nothing leaves it';
-  }
+  if (policy.loopbackOnly && !isLoopbackAddress(address))
+    return 'not this machine, and in sandbox mode nothing leaves it';
   if (kind === 'public') return null;
   const { allowPrivate } = policy;
   if (allowPrivate === true || (allowPrivate instanceof AddressRanges && allowPrivate.has(address)))

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, beforeEach, test } from 'node:test';
 import * as oidc from 'openid-client';
@@ -22,7 +23,8 @@ import { startTestProvider, type TestProvider } from '../support/oidc-provider.t
 // owner), every refusal (unverified address, unproven domain, state, nonce and PKCE tampered, a
 // replayed callback, an unknown organisation), SSO-only, the audit trail, and logs free of secrets
 // and codes. Then in Chromium: the sign-in page's SSO button through the provider to the console,
-// signed in.
+// signed in. Every request to the provider goes through the address guard: a provider on a
+// private or link-local address is refused when saved and when signing in, without a connection.
 
 const PASSWORD = 'violet harbour lamplight';
 const DOMAIN = 'sso-clinic.example';
@@ -90,7 +92,13 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     dns = await startTestDns();
     server = await startTestServer(
       suite.testDb,
-      { SEALPOST_HTTP_PORT: String(port), SEALPOST_PUBLIC_URL: PUBLIC, SEALPOST_DNS_SERVERS: dns.server },
+      {
+        SEALPOST_HTTP_PORT: String(port),
+        SEALPOST_PUBLIC_URL: PUBLIC,
+        SEALPOST_DNS_SERVERS: dns.server,
+        // The provider is on loopback: the operator allows it, as a partner network would be.
+        SEALPOST_FETCH_PRIVATE_RANGES: '127.0.0.0/8',
+      },
       { log },
     );
     provider = await startTestProvider({ redirectUri: CALLBACK });
@@ -841,6 +849,134 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal((await fetch(`${PUBLIC}/console/invite/${token}`)).status, 404);
     } finally {
       await configure({ password_sign_in: true });
+    }
+  });
+
+  test("the provider's host is guarded: private and link-local names refused when saved; DNS that moves since is refused at sign-in, with no connection", async () => {
+    await configure();
+    const port = new URL(provider.issuer).port;
+    dns.setA('metadata.sso-clinic.example', ['169.254.169.254']);
+    dns.setA('intranet.sso-clinic.example', ['10.20.30.40']);
+    // One address inside the network refuses the whole name, loopback (allowed here) beside it.
+    dns.setA('mixed.sso-clinic.example', ['127.0.0.1', '10.20.30.40']);
+    for (const [issuer, address] of [
+      ['https://metadata.sso-clinic.example', '169.254.169.254'],
+      ['https://intranet.sso-clinic.example/realms/clinic', '10.20.30.40'],
+      [`https://mixed.sso-clinic.example:${port}`, '10.20.30.40'],
+      ['https://169.254.169.254/latest', '169.254.169.254'],
+      ['https://[::ffff:10.20.30.40]', '::ffff:a14:1e28'],
+    ] as const) {
+      const res = await api('PUT', '/v1/sso', { issuer });
+      assert.equal(res.status, 422, `${issuer}: ${res.text}`);
+      assert.equal(res.body.code, 'sso_issuer_forbidden', issuer);
+      assert.ok(res.body.detail.includes(address), res.body.detail);
+      assert.match(res.body.detail, /a private address that may not be reached/);
+    }
+    assert.equal((await api('GET', '/v1/sso')).body.issuer, provider.issuer, 'none was saved');
+
+    // Saved while its name pointed at loopback; by sign-in time DNS adds an address inside the
+    // network: refused before any connection (the provider listens on that loopback port).
+    const name = 'idp.sso-clinic.example';
+    dns.setA(name, ['127.0.0.1']);
+    try {
+      const saved = await api('PUT', '/v1/sso', { issuer: `https://${name}:${port}` });
+      assert.equal(saved.status, 200, saved.text);
+      dns.setA(name, ['127.0.0.1', '169.254.169.254']);
+      const seen = provider.connections();
+      const res = await server.request('GET', '/v1/auth/sso/start?org=sso-clinic');
+      assert.equal(res.status, 502, res.text);
+      assert.equal(res.body.reason, 'provider_unreachable');
+      assert.equal(provider.connections(), seen, 'no connection to the provider');
+      const last = (await events('auth.sso_refused')).at(-1)!;
+      assert.deepEqual(last.details, { reason: 'provider_unreachable', check: 'address_refused' });
+    } finally {
+      await configure();
+    }
+  });
+
+  test('every request to the provider is guarded, not discovery alone: a token endpoint inside the network is refused at the callback', async () => {
+    // An issuer on loopback (allowed) whose metadata sends the token exchange and the keys inside
+    // the network.
+    const issuerServer = createHttpServer((req, res) => {
+      const issuer = `http://${req.headers.host}`;
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          issuer,
+          authorization_endpoint: `${issuer}/authorize`,
+          token_endpoint: 'http://10.255.255.1/token',
+          jwks_uri: 'http://169.254.169.254/jwks',
+          response_types_supported: ['code'],
+          subject_types_supported: ['public'],
+          id_token_signing_alg_values_supported: ['RS256'],
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
+    const issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}`;
+    try {
+      await configure({ issuer });
+      const jar = new Jar();
+      const start = `${PUBLIC}/v1/auth/sso/start?org=sso-clinic`;
+      const started = await fetch(start, { redirect: 'manual' });
+      jar.store(start, started);
+      assert.equal(started.status, 303);
+      const location = new URL(started.headers.get('location')!);
+      assert.equal(`${location.origin}${location.pathname}`, `${issuer}/authorize`);
+      const back = await arrive(jar, `${CALLBACK}?code=a-code&state=${location.searchParams.get('state')}`);
+      assert.equal(back.status, 502, back.text);
+      assert.equal(back.body.reason, 'provider_unreachable');
+      const last = (await events('auth.sso_refused')).at(-1)!;
+      assert.deepEqual(last.details, { reason: 'provider_unreachable', check: 'address_refused' });
+    } finally {
+      await configure();
+      issuerServer.close();
+    }
+  });
+
+  test('with no private range allowed, a provider on loopback is refused when saved, and one saved before fails closed: the provider sees no connection', async () => {
+    await configure(); // saved where loopback is allowed
+    const strict = await startTestServer(suite.testDb, {
+      SEALPOST_MASTER_KEY: server.config.masterKey!,
+      SEALPOST_DNS_SERVERS: dns.server,
+    });
+    try {
+      for (const issuer of [
+        provider.issuer,
+        'http://127.0.0.2:8080',
+        'https://[::1]:8443',
+        'https://[::ffff:127.0.0.1]',
+      ]) {
+        const put = await strict.request('PUT', '/v1/sso', { token: org.api_key, body: { issuer } });
+        assert.equal(put.status, 422, `${issuer}: ${put.text}`);
+        assert.equal(put.body.code, 'sso_issuer_forbidden');
+      }
+      assert.equal((await api('GET', '/v1/sso')).body.issuer, provider.issuer);
+
+      const seen = provider.connections();
+      const res = await strict.request('GET', '/v1/auth/sso/start?org=sso-clinic');
+      assert.equal(res.status, 502, res.text);
+      assert.equal(res.body.code, 'sso_refused');
+      assert.equal(res.body.reason, 'provider_unreachable');
+      // A sign-in started where the provider is allowed, coming back here: refused before the
+      // token exchange.
+      const { jar, callback } = await toCallback('okafor');
+      const afterBrowser = provider.connections();
+      const url = new URL(callback!);
+      const back = await strict.request('GET', `${url.pathname}${url.search}`, {
+        headers: { cookie: `sealpost_sso=${jar.get(PUBLIC, 'sealpost_sso')}`, accept: 'application/json' },
+      });
+      assert.equal(back.status, 502, back.text);
+      assert.equal(back.body.reason, 'provider_unreachable');
+      assert.ok(afterBrowser > seen, 'the browser went to the provider');
+      assert.equal(provider.connections(), afterBrowser, 'Sealpost made no connection to the provider');
+      const refused = (await events('auth.sso_refused')).slice(-2).map((e) => e.details);
+      assert.deepEqual(refused, [
+        { reason: 'provider_unreachable', check: 'address_refused' },
+        { reason: 'provider_unreachable', check: 'address_refused' },
+      ]);
+    } finally {
+      await strict.close();
     }
   });
 

@@ -24,6 +24,8 @@ export interface TestProvider {
   accounts: Map<string, TestAccount>;
   /** The account the next sign-in at the provider becomes. */
   signInAs(sub: string): void;
+  /** Connections made to the provider so far (by browsers and by Sealpost). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,8 @@ export async function startTestProvider(options: { redirectUri: string }): Promi
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', use: 'sig', alg: 'RS256' };
 
   const server: Server = createServer();
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -130,6 +134,7 @@ export async function startTestProvider(options: { redirectUri: string }): Promi
     signInAs(sub) {
       next = sub;
     },
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
