@@ -17,6 +17,7 @@ import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { isPermission } from '../identity/permissions.ts';
 import { requireRecentAuth } from './authorization.ts';
+import { answerClientError, answerUnknownExpectation, frameworkErrors } from './framework-errors.ts';
 import { errorHandler, sendProblem } from './problem.ts';
 import { securityHeaders } from './security-headers.ts';
 import type { RequestAuth } from './types.ts';
@@ -64,7 +65,12 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
     },
     // Unknown fields are an error, not silently dropped; types are not coerced in bodies.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    // A path parameter may be an address of 254 characters, percent-encoded.
+    routerOptions: { maxParamLength: 1024 },
+    frameworkErrors,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
+  app.server.on('checkExpectation', answerUnknownExpectation);
 
   // The API speaks JSON only: any other body is a 415, not a string to be half-validated.
   app.removeContentTypeParser('text/plain');
