@@ -20,6 +20,7 @@ import { requireRecentAuth } from './authorization.ts';
 import { answerClientError, answerUnknownExpectation, frameworkErrors } from './framework-errors.ts';
 import { errorHandler, sendProblem } from './problem.ts';
 import { securityHeaders } from './security-headers.ts';
+import { refuseUnstorableInput } from './storable-input.ts';
 import type { RequestAuth } from './types.ts';
 
 export type HttpServer = FastifyInstance<
@@ -71,6 +72,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
   app.server.on('checkExpectation', answerUnknownExpectation);
+  refuseUnstorableInput(app);
 
   // The API speaks JSON only: any other body is a 415, not a string to be half-validated.
   app.removeContentTypeParser('text/plain');
