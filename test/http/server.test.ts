@@ -165,12 +165,18 @@ describe('HTTP server', () => {
 
   test('logs are JSON lines that hold neither the API key nor addresses', async () => {
     await server.request('GET', '/v1/organization?email=patient%40example.org', { token: org.api_key });
+    // Addresses in the path, however encoded: the route's own, and any other.
+    await server.request('DELETE', '/v1/suppressions/patient%40example.org', { token: org.api_key });
+    await server.request('DELETE', '/v1/recipient-preferences/patient@example.org', { token: org.api_key });
+    await server.request('GET', '/v1/nothing/other.patient%2540example.org/x', { token: org.api_key });
     assert.ok(logLines.length > 0);
     for (const line of logLines) JSON.parse(line);
     const all = logLines.join('\n');
     assert.ok(all.includes('"path":"/v1/organization"'));
+    assert.ok(all.includes('"path":"/v1/suppressions/[address]"'));
+    assert.ok(all.includes('"path":"/v1/nothing/[address]/x"'));
     assert.ok(!all.includes(org.api_key.slice(22)), 'no API key secret in logs');
-    assert.ok(!all.includes('patient'), 'no query string in logs');
+    assert.ok(!all.includes('patient'), 'no address in logs, from the query string or the path');
   });
 
   test('requests without a key are limited per address', async () => {
