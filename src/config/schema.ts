@@ -25,7 +25,7 @@ export const settings: readonly Setting[] = [
     type: 'path',
     default: './data',
     description:
-      'Folder for the embedded database and the generated master key. Unused for the database when SEALPOST_DATABASE_URL is set.',
+      'Folder for the embedded database, the generated master key, and the credentials a first start or `init` hands over when no terminal shows them (0600 files). Unused for the database when SEALPOST_DATABASE_URL is set.',
   },
   {
     key: 'databaseUrl',
