@@ -122,6 +122,14 @@ export const settings: readonly Setting[] = [
     description: 'Log level. Logs are JSON lines on standard output, with PHI and secrets redacted.',
   },
   {
+    key: 'metricsToken',
+    env: 'SEALPOST_METRICS_TOKEN',
+    type: 'string',
+    secret: true,
+    description:
+      'Serves Prometheus metrics at /metrics to a scraper presenting this value as a bearer token (Authorization: Bearer ...); use a long random value. Unset: no /metrics.',
+  },
+  {
     key: 'dnsServers',
     env: 'SEALPOST_DNS_SERVERS',
     type: 'dns-servers',

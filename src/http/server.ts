@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics/index.ts';
 import { isPermission } from '../identity/permissions.ts';
 import { requireRecentAuth } from './authorization.ts';
 import { answerClientError, answerUnknownExpectation, frameworkErrors } from './framework-errors.ts';
+import { metricsRoute } from './metrics-route.ts';
 import { errorHandler, sendProblem } from './problem.ts';
 import { securityHeaders } from './security-headers.ts';
 import { refuseUnstorableInput } from './storable-input.ts';
@@ -191,10 +192,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
       }
     },
   );
-  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
-    reply.type(deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
+  metricsRoute(app, deps.metrics, config.metricsToken);
 
   for (const routes of deps.routes) await app.register(routes);
   return app;

@@ -74,6 +74,10 @@ describe('sealpost CLI on the embedded database', () => {
       assert.ok(serve.apiKey);
       assert.ok(!serve.output().includes(serve.apiKey));
       assert.deepEqual(await (await fetch(`${serve.url}/healthz`)).json(), { status: 'ok' });
+      // Metrics are served only to a scraper with SEALPOST_METRICS_TOKEN: by default, not at all.
+      const metrics = await fetch(`${serve.url}/metrics`);
+      assert.equal(metrics.status, 404);
+      assert.match(metrics.headers.get('content-type') ?? '', /^application\/problem\+json/);
       const org = await api(serve.url, '/v1/organization', serve.apiKey);
       assert.equal(org.status, 200);
 

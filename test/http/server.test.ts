@@ -42,7 +42,11 @@ describe('HTTP server', () => {
     });
     server = await startTestServer(
       testDb,
-      { SEALPOST_HTTP_BODY_LIMIT: '2048', SEALPOST_RATE_LIMIT_PER_ADDRESS: '40' },
+      {
+        SEALPOST_HTTP_BODY_LIMIT: '2048',
+        SEALPOST_RATE_LIMIT_PER_ADDRESS: '40',
+        SEALPOST_METRICS_TOKEN: 'scraper-token-0123456789',
+      },
       { log: createLogger('info', sink) },
     );
     org = await server.createOrg('Lab');
@@ -156,8 +160,13 @@ describe('HTTP server', () => {
     );
   });
 
-  test('metrics in the Prometheus format', async () => {
-    const res = await server.request('GET', '/metrics');
+  test('metrics in the Prometheus format, to the scraper holding the metrics token only', async () => {
+    for (const token of [undefined, 'wrong-token', org.api_key]) {
+      const refused = await server.request('GET', '/metrics', { token });
+      assert.equal(refused.status, 401, `token ${token}`);
+      assert.equal(refused.body.code, 'unauthorized');
+    }
+    const res = await server.request('GET', '/metrics', { token: 'scraper-token-0123456789' });
     assert.equal(res.status, 200);
     assert.match(res.text, /sealpost_http_request_duration_seconds_bucket\{.*route="\/v1\/organization"/);
     assert.match(res.text, /sealpost_audit_events_total/);
