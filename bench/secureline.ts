@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { randomMasterKey, type RunningServer, runCli, startServe } from '../test/support/cli.ts';
+import { initResult, randomMasterKey, type RunningServer, runCli, startServe } from '../test/support/cli.ts';
 import { startMailWorld } from '../test/support/mail-world.ts';
 import { machineLine } from './support.ts';
 
@@ -131,7 +131,7 @@ async function scenario(
       env,
     );
     if (init.code !== 0) throw new Error(init.stderr);
-    const apiKey = JSON.parse(init.stdout).api_key as string;
+    const apiKey = initResult(init.stdout).api_key as string;
     if (split > 0) {
       servers.push(await startServe(env, ['--only', 'api']));
       // The others share the first one's port (SO_REUSEPORT).

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { randomMasterKey, type RunningServer, runCli, startServe } from '../test/support/cli.ts';
+import { initResult, randomMasterKey, type RunningServer, runCli, startServe } from '../test/support/cli.ts';
 import { startMailWorld } from '../test/support/mail-world.ts';
 import { startWebhookReceiver } from '../test/support/webhook-receiver.ts';
 import { machineLine } from './support.ts';
@@ -83,7 +83,7 @@ async function run(database: 'pglite' | 'postgres'): Promise<Row[]> {
       env,
     );
     if (init.code !== 0) throw new Error(init.stderr);
-    const apiKey = JSON.parse(init.stdout).api_key as string;
+    const apiKey = initResult(init.stdout).api_key as string;
     server = await startServe(env);
     const url = server.url;
     const call = async (method: string, path: string, body?: unknown) => {

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.ts';
+import { isTimestampText, type Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import {
   type AuditEvent,
@@ -93,7 +93,7 @@ function decodeCursor(cursor: string): { occurredAt: string; seq: number } {
   const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|(\d{1,15})$/.exec(
     Buffer.from(cursor, 'base64url').toString('utf8'),
   );
-  if (!match || Number.isNaN(Date.parse(match[1]!))) throw errors.badRequest('The cursor is not valid.');
+  if (!match || !isTimestampText(match[1]!)) throw errors.badRequest('The cursor is not valid.');
   return { occurredAt: match[1]!, seq: Number(match[2]) };
 }
 

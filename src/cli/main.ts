@@ -11,6 +11,7 @@ import { createLogger } from '../log/index.ts';
 import { type CommandArgs, type CommandOutput, commands, UsageError } from './commands.ts';
 import { demoCommands, setUpDemo } from '../sandbox/index.ts';
 import { controlSocketPath, runRemote, startControlServer } from './control.ts';
+import { showOnce } from './secrets.ts';
 
 const USAGE = `Usage: sealpost <command> [options]
 
@@ -61,6 +62,11 @@ const OPTIONS = {
 } as const;
 
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Where the secrets of a first start, or of `init`, go when no terminal shows them. */
+const FIRST_START_FILE = 'first-start-credentials.txt';
+const credentialsFile = (config: Config, orgId: string) => join(config.dataDir, `credentials-${orgId}.txt`);
+const SECRETS_FILE_NOTE = '(readable by you only: shown once, so delete it once read)';
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -137,7 +143,7 @@ async function runCommand(config: Config, command: string, args: CommandArgs): P
     }
   }
   if (outputFile) await new Promise((resolve) => outputFile.end(resolve));
-  return report(command, args, result);
+  return report(config, command, args, result);
 }
 
 function readText(file: string): string {
@@ -149,20 +155,30 @@ function readText(file: string): string {
 }
 
 /** Prints a command's result for people, or as JSON with --json. */
-function report(command: string, args: CommandArgs, result: unknown): number {
+function report(config: Config, command: string, args: CommandArgs, result: unknown): number {
   const r = result as Record<string, unknown>;
-  if (args.json) {
+  if (args.json && command === 'init') {
+    // The object holds the password and the key: whole on a terminal, without them elsewhere.
+    const { admin_password: _password, api_key: _key, ...rest } = r;
+    const file = showOnce(
+      process.stdout,
+      `${JSON.stringify(result)}\n`,
+      credentialsFile(config, String(r.org_id)),
+    );
+    if (file) process.stdout.write(`${JSON.stringify({ ...rest, credentials_file: file })}\n`);
+  } else if (args.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else if (command === 'init') {
     process.stdout.write(
-      [
-        `Created organisation "${r.org_name}" (${r.org_id}).`,
-        `  Administrator: ${r.admin_email}`,
-        `  Password:      ${r.admin_password}   (shown once; change it at first sign-in)`,
-        `  API key:       ${r.api_key}   (shown once)`,
-        '',
-      ].join('\n'),
+      `Created organisation "${r.org_name}" (${r.org_id}).\n  Administrator: ${r.admin_email}\n`,
     );
+    const secrets = [
+      `  Password:      ${r.admin_password}   (shown once; change it at first sign-in)`,
+      `  API key:       ${r.api_key}   (shown once)`,
+      '',
+    ].join('\n');
+    const file = showOnce(process.stdout, secrets, credentialsFile(config, String(r.org_id)));
+    if (file) process.stdout.write(`  Password and API key: in ${file} ${SECRETS_FILE_NOTE}\n`);
   } else if (command === 'audit verify') {
     const checkpoints = r.checkpoints as { checked: number; unverifiable: number; latest: string | null };
     if (r.ok) stderr(`Audit trail intact: ${r.events} events in ${r.chains} chain(s) verified.`);
@@ -229,14 +245,21 @@ async function serve(config: Config, roles: Role[]): Promise<number> {
   if (firstRun) {
     stderr(`First start: created organisation "${firstRun.org_name}" (${firstRun.org_id}).`);
     stderr(`  Admin login: ${firstRun.admin_email}`);
-    stderr(`  Password:    ${firstRun.admin_password}   (shown once)`);
-    stderr(`  API key:     ${firstRun.api_key}   (shown once)`);
+    // The password, the key and the commands that carry it.
+    const secrets = [
+      `  Password:    ${firstRun.admin_password}   (shown once)`,
+      `  API key:     ${firstRun.api_key}   (shown once)`,
+    ];
     if (url && demo) {
-      stderr('Try SecureLine (sandbox: nothing leaves this machine). Send one message to five demo');
-      stderr('recipients, see what happened to each, and see what would have left:');
-      for (const line of demoCommands(url, firstRun.api_key, demo.folder)) stderr(`  ${line}`);
+      secrets.push('Try SecureLine (sandbox: nothing leaves this machine). Send one message to five demo');
+      secrets.push('recipients, see what happened to each, and see what would have left:');
+      for (const line of demoCommands(url, firstRun.api_key, demo.folder)) secrets.push(`  ${line}`);
     } else if (url)
-      stderr(`  Try it:      curl -H "Authorization: Bearer ${firstRun.api_key}" ${url}/v1/organization`);
+      secrets.push(
+        `  Try it:      curl -H "Authorization: Bearer ${firstRun.api_key}" ${url}/v1/organization`,
+      );
+    const file = showOnce(process.stderr, `${secrets.join('\n')}\n`, join(config.dataDir, FIRST_START_FILE));
+    if (file) stderr(`  Password, API key and first commands: in ${file} ${SECRETS_FILE_NOTE}`);
   }
   if (url) stderr(`API reference: ${url}/docs  ·  OpenAPI document: ${url}/openapi.json`);
   stderr('Press Ctrl+C to stop.');

@@ -21,6 +21,7 @@ export interface Config {
   rateLimitPerAddress: number;
   trustProxy: boolean;
   logLevel: string;
+  metricsToken?: string;
   workerConcurrency: number;
   dnsServers?: string[];
   mailHostname: string;

@@ -35,7 +35,7 @@ export const settings: readonly Setting[] = [
     type: 'path',
     default: './data',
     description:
-      'Folder for the embedded database and the generated master key. Unused for the database when SEALPOST_DATABASE_URL is set.',
+      'Folder for the embedded database, the generated master key, and the credentials a first start or `init` hands over when no terminal shows them (0600 files). Unused for the database when SEALPOST_DATABASE_URL is set.',
   },
   {
     key: 'databaseUrl',
@@ -149,6 +149,14 @@ export const settings: readonly Setting[] = [
     default: 'info',
     enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     description: 'Log level. Logs are JSON lines on standard output, with PHI and secrets redacted.',
+  },
+  {
+    key: 'metricsToken',
+    env: 'SEALPOST_METRICS_TOKEN',
+    type: 'string',
+    secret: true,
+    description:
+      'Serves Prometheus metrics at /metrics to a scraper presenting this value as a bearer token (Authorization: Bearer ...); use a long random value. Unset: no /metrics.',
   },
   {
     key: 'dnsServers',

@@ -6,6 +6,7 @@ import type { Db } from './types.ts';
 
 export { BatchReader, BulkWriter, WriteBatcher } from './batcher.ts';
 export { migrate, pendingMigrations } from './migrate.ts';
+export { isTimestampText } from './timestamps.ts';
 export type { PgliteDb } from './pglite.ts';
 export type { PostgresDb } from './postgres.ts';
 export type { Db, Queryable, QueryResult, Row, Transaction } from './types.ts';

@@ -24,6 +24,11 @@ export class SealpostError extends Error {
     this.smtp = options.smtp ?? smtpFor(this.status);
     this.details = options.details;
   }
+
+  /** The status under the name Fastify and its plugins read (a scope's own error handler, say). */
+  get statusCode(): number {
+    return this.status;
+  }
 }
 
 function smtpFor(status: number): { code: number; enhanced: string } {
@@ -37,6 +42,9 @@ function smtpFor(status: number): { code: number; enhanced: string } {
 export const errors = {
   badRequest: (message: string, details?: Record<string, unknown>) =>
     new SealpostError('bad_request', message, { status: 400, details }),
+  /** The request breaks its schema; `errors` names each place, as `body/to/0`. */
+  invalidRequest: (message: string, problems: { path: string; message: string }[]) =>
+    new SealpostError('invalid_request', message, { status: 400, details: { errors: problems } }),
   validation: (message: string, details?: Record<string, unknown>) =>
     new SealpostError('validation_failed', message, { status: 422, details }),
   unauthorized: (message = 'A valid API key or session is required.') =>

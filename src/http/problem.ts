@@ -20,27 +20,37 @@ const TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 
-/** Sends a problem; fields beyond the standard ones (e.g. per-recipient results) pass through. */
-export function sendProblem(
-  reply: FastifyReply,
-  problem: Omit<Problem, 'type' | 'title'> & { title?: string } & Record<string, unknown>,
-) {
-  const body = {
+type ProblemInput = Omit<Problem, 'type' | 'title'> & { title?: string } & Record<string, unknown>;
+
+/** The body of a problem answer; fields beyond the standard ones (e.g. per-recipient results) pass through. */
+export function problemJson(problem: ProblemInput, requestId: string): Problem & Record<string, unknown> {
+  return {
     type: `https://sealpost.dev/problems/${problem.code}`,
     title: problem.title ?? TITLES[problem.status] ?? 'Error',
     ...problem,
-    request_id: reply.request.id,
+    request_id: requestId,
   };
-  return reply.code(problem.status).type('application/problem+json').send(body);
+}
+
+/** Sends a problem. */
+export function sendProblem(reply: FastifyReply, problem: ProblemInput) {
+  return reply
+    .code(problem.status)
+    .type('application/problem+json')
+    .send(problemJson(problem, reply.request.id));
 }
 
 /** A SealpostError as the problem body it would answer with, for results that embed one (batches). */

@@ -18,9 +18,12 @@ import type { Metrics } from '../metrics/index.ts';
 import { isPermission } from '../identity/permissions.ts';
 import { requireRecentAuth } from './authorization.ts';
 import { clientSource } from './client-source.ts';
+import { answerClientError, answerUnknownExpectation, frameworkErrors } from './framework-errors.ts';
+import { metricsRoute } from './metrics-route.ts';
 import { errorHandler, sendProblem } from './problem.ts';
 import { type Budget, RateLimiter } from './rate-limit.ts';
 import { securityHeaders } from './security-headers.ts';
+import { refuseUnstorableInput } from './storable-input.ts';
 import type { RequestAuth } from './types.ts';
 
 export type HttpServer = FastifyInstance<
@@ -83,7 +86,13 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
     },
     // Unknown fields are an error, not silently dropped; types are not coerced in bodies.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    // A path parameter may be an address of 254 characters, percent-encoded.
+    routerOptions: { maxParamLength: 1024 },
+    frameworkErrors,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
+  app.server.on('checkExpectation', answerUnknownExpectation);
+  refuseUnstorableInput(app);
 
   // The API speaks JSON only: any other body is a 415, not a string to be half-validated.
   app.removeContentTypeParser('text/plain');
@@ -211,10 +220,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
       }
     },
   );
-  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
-    reply.type(deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
+  metricsRoute(app, deps.metrics, config.metricsToken);
 
   for (const routes of deps.routes) await app.register(routes);
   return app;

@@ -201,6 +201,7 @@ export function ssoRoutes(sso: SingleSignOn, access?: AccessControl) {
             400: Problem,
             404: Problem,
             409: Problem,
+            502: Problem,
           },
         },
       },

@@ -36,6 +36,22 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
 ];
 
+/**
+ * A request's path as logged: without the query string (queries may carry addresses), without a
+ * portal link's or an invitation's token (either opens something until its holder proves who they
+ * are), and without any segment that holds an address (`/v1/suppressions/{address}`), however it
+ * is encoded.
+ */
+export function loggedPath(url: string): string {
+  return url
+    .split('?')[0]!
+    .replace(/^\/secure\/[^/]+/, '/secure/[token]')
+    .replace(/^\/console\/invite\/[^/]+/, '/console/invite/[token]')
+    .split('/')
+    .map((segment) => (/@|%(25)*40/i.test(segment) ? '[address]' : segment))
+    .join('/');
+}
+
 /** JSON lines on standard output (or the given stream), PHI and secrets redacted. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
@@ -45,15 +61,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
-      // A request is logged by its path without the query string (queries may carry addresses)
-      // and without a portal link's token (it opens a message until the reader proves who they are).
       serializers: {
         req: (req: { method: string; url: string; id: string; ip?: string }) => ({
           method: req.method,
-          path: req.url
-            .split('?')[0]!
-            .replace(/^\/secure\/[^/]+/, '/secure/[token]')
-            .replace(/^\/console\/invite\/[^/]+/, '/console/invite/[token]'),
+          path: loggedPath(req.url),
           request_id: req.id,
           remote: req.ip,
         }),

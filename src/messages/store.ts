@@ -1,5 +1,5 @@
 import type { Keyring } from '../crypto/index.ts';
-import type { Queryable } from '../db/index.ts';
+import { isTimestampText, type Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import {
   FINAL_STATES,
@@ -183,9 +183,11 @@ export interface ListFilter {
 const encodeCursor = (m: StoredMessage & { created_at_text: string }) =>
   Buffer.from(`${m.created_at_text}|${m.message_id}`).toString('base64url');
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function decodeCursor(cursor: string): [string, string] {
   const [time, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  if (!time || !id || Number.isNaN(Date.parse(time)) || !/^[0-9a-f-]{36}$/.test(id))
+  if (!time || !id || !isTimestampText(time) || !UUID.test(id))
     throw errors.badRequest('The cursor is not one this API gave out.');
   return [time, id];
 }

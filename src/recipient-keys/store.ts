@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.ts';
+import { isTimestampText, type Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import type { Actor } from '../http/types.ts';
 import type { ParsedRecipientKey, RecipientKeyKind } from './types.ts';
@@ -154,6 +154,7 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
   const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f-]{36})$/.exec(
     Buffer.from(cursor, 'base64url').toString('utf8'),
   );
-  if (!match || !UUID.test(match[2]!)) throw errors.badRequest('The cursor is not one this API gave out.');
+  if (!match || !isTimestampText(match[1]!) || !UUID.test(match[2]!))
+    throw errors.badRequest('The cursor is not one this API gave out.');
   return { createdAt: match[1]!, id: match[2]! };
 }

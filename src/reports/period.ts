@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import { errors } from '../errors/index.ts';
+import { errors, SealpostError } from '../errors/index.ts';
 
 // The period a report covers: [from, to), in a time zone for day and week buckets and for dates
 // given without a time.
@@ -29,7 +29,30 @@ const DAY_MS = 86_400_000;
 const SLACK_MS = 3_600_000;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/i;
-const TIME_ZONE = /^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/;
+export const TIME_ZONE = /^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/;
+// The years a period may reach. Outside them a period is a mistake, and at the far ends dates leave
+// the calendar: 0001-01-01 at +14:00 is in year 0, which PostgreSQL prints as 1 BC, which no
+// JavaScript date reads back (and PGlite reads year 1 as 2001). The written year is checked before
+// the database sees it; the instant after, for periods that come back in a cursor.
+const FIRST_YEAR = 1970;
+const LAST_YEAR = 9999;
+const EARLIEST = Date.UTC(FIRST_YEAR - 1, 11, 31);
+const LATEST = Date.UTC(LAST_YEAR + 1, 0, 2);
+
+const outOfRange = () =>
+  new SealpostError(
+    'date_out_of_range',
+    `from and to must fall in the years ${FIRST_YEAR} to ${LAST_YEAR}.`,
+    {
+      status: 400,
+    },
+  );
+
+/** Refuses a period whose instants lie outside the years a report can cover. */
+export function checkRange(period: { from: Date; to: Date }): void {
+  for (const instant of [period.from, period.to])
+    if (!(instant.getTime() >= EARLIEST && instant.getTime() < LATEST)) throw outOfRange();
+}
 
 export interface PeriodQuery {
   from?: string | undefined;
@@ -48,14 +71,13 @@ export async function resolvePeriod(q: Queryable, query: PeriodQuery, now: Date)
     throw errors.badRequest(`tz must be a time zone name such as UTC or America/New_York.`);
   for (const name of ['from', 'to'] as const) {
     const value = query[name];
-    if (
-      value !== undefined &&
-      !DATE.test(value) &&
-      !(DATE_TIME.test(value) && !Number.isNaN(Date.parse(value)))
-    )
+    if (value === undefined) continue;
+    if (!DATE.test(value) && !(DATE_TIME.test(value) && !Number.isNaN(Date.parse(value))))
       throw errors.badRequest(
         `${name} must be a date (2025-01-31) or a date and time (2025-01-31T08:00:00Z).`,
       );
+    const year = Number(value.slice(0, 4));
+    if (year < FIRST_YEAR || year > LAST_YEAR) throw outOfRange();
   }
   // The probe makes PostgreSQL check the time zone even when no date needs it.
   let rows: { from: Date | null; to: Date | null }[];
@@ -84,6 +106,7 @@ export async function resolvePeriod(q: Queryable, query: PeriodQuery, now: Date)
   const from = at(query.from, local.from) ?? new Date(to.getTime() - DEFAULT_DAYS * DAY_MS);
   if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()))
     throw errors.badRequest('from or to is not a valid date.');
+  checkRange({ from, to });
   if (from.getTime() >= to.getTime()) throw errors.badRequest('from must be before to.');
   if (to.getTime() - from.getTime() > MAX_DAYS * DAY_MS + SLACK_MS)
     throw errors.badRequest(`A report covers at most ${MAX_DAYS} days.`);

@@ -1,6 +1,6 @@
-import type { Queryable } from '../db/index.ts';
+import { isTimestampText, type Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import type { Period } from './period.ts';
+import { type Period, TIME_ZONE } from './period.ts';
 
 // The protection report: every recipient of every message accepted in the period, with the
 // method that protected it and whether it did. Keyset-paged (message time, message id, recipient
@@ -135,7 +135,6 @@ interface Cursor {
   position: number;
 }
 
-const TIME_TEXT = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function decodeCursor(cursor: string): Cursor {
@@ -154,9 +153,12 @@ export function decodeCursor(cursor: string): Cursor {
     typeof c.time !== 'string' ||
     typeof c.message !== 'string' ||
     !Number.isInteger(c.position) ||
+    c.position! < 0 ||
+    c.position! > 2 ** 31 - 1 ||
+    !TIME_ZONE.test(c.tz) ||
     Number.isNaN(Date.parse(c.from)) ||
     Number.isNaN(Date.parse(c.to)) ||
-    !TIME_TEXT.test(c.time) ||
+    !isTimestampText(c.time) ||
     !UUID.test(c.message)
   )
     throw errors.badRequest('The cursor is not one this API gave out.');

@@ -11,6 +11,7 @@ import { type AggregateReport, aggregateReport, FIGURES } from './aggregates.ts'
 import { csvFilename, csvPreamble, csvRow } from './csv.ts';
 import {
   checkInterval,
+  checkRange,
   DEFAULT_DAYS,
   type GroupBy,
   type Interval,
@@ -391,6 +392,7 @@ async function cursorPeriod(
   now: Date,
 ): Promise<Period> {
   const period: Period = { from: new Date(cursor.from), to: new Date(cursor.to), tz: cursor.tz };
+  checkRange(period);
   if (q.from !== undefined || q.to !== undefined || q.tz !== undefined) {
     const given = await resolvePeriod(db, { ...q, tz: q.tz ?? cursor.tz }, now);
     if (

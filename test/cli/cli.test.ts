@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -12,7 +12,7 @@ import { embeddedDbDir } from '../../src/db/index.ts';
 import { openPglite } from '../../src/db/pglite.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { asSuperuser, cutTail, deleteChain, rehash } from '../support/audit-tamper.ts';
-import { runCli, startServe } from '../support/cli.ts';
+import { cliEnv, initResult, runCli, SEALPOST_BIN, startServe } from '../support/cli.ts';
 import { createTestDb, postgresOrSkip } from '../support/db.ts';
 
 const folders: string[] = [];
@@ -44,11 +44,18 @@ describe('sealpost CLI on the embedded database', () => {
       },
     );
     assert.equal(init.code, 0, init.stderr);
-    const result = JSON.parse(init.stdout);
+    // Standard output is no terminal here: the secrets are in a file only this user reads.
+    const printed = JSON.parse(init.stdout);
+    assert.equal(printed.admin_password, undefined);
+    assert.equal(printed.api_key, undefined);
+    assert.equal(printed.credentials_file, join(dir, `credentials-${printed.org_id}.txt`));
+    assert.equal(statSync(printed.credentials_file).mode & 0o777, 0o600);
+    const result = initResult(init.stdout);
     assert.match(result.org_id, /^[0-9a-f-]{36}$/);
     assert.equal(result.admin_email, 'it@northside.example');
     assert.ok(result.admin_password.length >= 20);
     assert.match(result.api_key, /^spk_/);
+    assert.ok(!init.stdout.includes(result.api_key) && !init.stdout.includes(result.admin_password));
     assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
 
     const serve = await startServe({ SEALPOST_DATA_DIR: dir });
@@ -61,14 +68,24 @@ describe('sealpost CLI on the embedded database', () => {
     }
   });
 
-  test('first start prints the URL, an admin login and an API key; the CLI works while serve runs', async () => {
+  test('first start prints the URL and an admin login, with the password and API key in a 0600 file; the CLI works while serve runs', async () => {
     const dir = dataDir();
     const serve = await startServe({ SEALPOST_DATA_DIR: dir });
     try {
       assert.match(serve.output(), /Admin login: admin@sealpost\.localhost/);
-      assert.match(serve.output(), /Password: +\S{20,}/);
+      // Standard error is no terminal here (a log system would keep it): no secret is printed.
+      assert.doesNotMatch(serve.output(), /Password: |spk_/);
+      const file = join(dir, 'first-start-credentials.txt');
+      assert.match(serve.output(), new RegExp(`in ${file} \\(readable by you only`));
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.match(serve.firstStart!, /Password: +\S{20,}/);
       assert.ok(serve.apiKey);
+      assert.ok(!serve.output().includes(serve.apiKey));
       assert.deepEqual(await (await fetch(`${serve.url}/healthz`)).json(), { status: 'ok' });
+      // Metrics are served only to a scraper with SEALPOST_METRICS_TOKEN: by default, not at all.
+      const metrics = await fetch(`${serve.url}/metrics`);
+      assert.equal(metrics.status, 404);
+      assert.match(metrics.headers.get('content-type') ?? '', /^application\/problem\+json/);
       const org = await api(serve.url, '/v1/organization', serve.apiKey);
       assert.equal(org.status, 200);
 
@@ -94,7 +111,7 @@ describe('sealpost CLI on the embedded database', () => {
       });
       assert.equal(init.code, 0, init.stderr);
       assert.match(init.stderr, /running "init" inside it/);
-      const second = JSON.parse(init.stdout);
+      const second = initResult(init.stdout);
       assert.equal((await api(serve.url, '/v1/organization', second.api_key)).body.name, 'Second');
 
       const verify = await runCli(['audit', 'verify', '--json'], { SEALPOST_DATA_DIR: dir });
@@ -210,6 +227,32 @@ describe('sealpost CLI on the embedded database', () => {
     assert.deepEqual(result.checkpoints.key_ids, [key.key_id]);
   });
 
+  test('at a terminal, init shows the password and API key and writes no file', async (t) => {
+    const dir = dataDir();
+    // script(1) runs the command on a pseudo-terminal, as a person at a shell would.
+    const args = ['init', '--org', 'Terminal Clinic', '--admin', 'it@terminal.example'];
+    const command = [SEALPOST_BIN, ...args].map((a) => `'${a}'`).join(' ');
+    const shown = await new Promise<{ error: Error | null; stdout: string }>((resolve) =>
+      execFile(
+        'script',
+        ['-qec', command, '/dev/null'],
+        { env: cliEnv({ SEALPOST_DATA_DIR: dir }) },
+        (error, stdout) => resolve({ error, stdout }),
+      ),
+    );
+    if ((shown.error as NodeJS.ErrnoException | null)?.code === 'ENOENT')
+      return t.skip('script(1) is not installed');
+    assert.equal(shown.error, null, shown.stdout);
+    assert.match(shown.stdout, /Password: +\S{20,}/);
+    assert.match(shown.stdout, /API key: +spk_\S+/);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('credentials-')),
+      [],
+      'no credentials file when a terminal showed them',
+    );
+    assert.ok(!existsSync(join(dir, 'first-start-credentials.txt')));
+  });
+
   test('bad configuration and bad usage are named clearly', async () => {
     const bad = await runCli(['migrate'], { SEALPOST_HTTP_PORT: 'eighty', SEALPOST_PUBLIC_URL: 'nope' });
     assert.equal(bad.code, 1);
@@ -265,7 +308,7 @@ describe('sealpost CLI on PostgreSQL', () => {
     try {
       const init = await runCli(['init', '--org', 'PG Org', '--admin', 'a@pg.example', '--json'], env);
       assert.equal(init.code, 0, init.stderr);
-      const { api_key } = JSON.parse(init.stdout);
+      const { api_key } = initResult(init.stdout);
       const apiRole = await startServe(env, ['--only', 'api']);
       const workerRole = await startServe({ ...env, SEALPOST_HTTP_PORT: '0' }, ['--only', 'worker']).catch(
         (err: Error) => err,

@@ -1,10 +1,30 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { InitResult } from '../../src/identity/index.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { createTestDb, type TestDb } from '../support/db.ts';
+
+/** Sends bytes as written, for requests no HTTP client would make; the answer's status, type and body. */
+function rawHttp(url: string, bytes: string): Promise<{ status: number; type: string; body: any }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(bytes));
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]),
+        type: /^content-type: *(.*)$/im.exec(head)?.[1]?.trim() ?? '',
+        body: body ? JSON.parse(body) : null,
+      });
+    });
+  });
+}
 
 describe('HTTP server', () => {
   let testDb: TestDb;
@@ -22,7 +42,11 @@ describe('HTTP server', () => {
     });
     server = await startTestServer(
       testDb,
-      { SEALPOST_HTTP_BODY_LIMIT: '2048', SEALPOST_RATE_LIMIT_PER_ADDRESS: '40' },
+      {
+        SEALPOST_HTTP_BODY_LIMIT: '2048',
+        SEALPOST_RATE_LIMIT_PER_ADDRESS: '40',
+        SEALPOST_METRICS_TOKEN: 'scraper-token-0123456789',
+      },
       { log: createLogger('info', sink) },
     );
     org = await server.createOrg('Lab');
@@ -87,8 +111,62 @@ describe('HTTP server', () => {
     assert.equal(big.body.code, 'body_too_large');
   });
 
-  test('metrics in the Prometheus format', async () => {
-    const res = await server.request('GET', '/metrics');
+  test('requests refused before any route are problems with stable codes too', async () => {
+    const expect = async (
+      answer: Promise<{ status: number; headers?: Headers; type?: string; body: any }>,
+      status: number,
+      code: string,
+    ) => {
+      const res = await answer;
+      assert.equal(res.status, status, JSON.stringify(res.body));
+      assert.match(res.type ?? res.headers?.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.equal(res.body.code, code);
+      assert.equal(res.body.status, status);
+    };
+    const token = org.api_key;
+    await expect(server.request('GET', '/v1/suppressions/%E0%A4%A', { token }), 400, 'invalid_url');
+    await expect(server.request('GET', `/v1/domains/${'a'.repeat(2000)}`, { token }), 414, 'uri_too_long');
+    // An address of 200 characters is a path parameter like any other.
+    const long = `${'a'.repeat(60)}@${'b'.repeat(135)}.org`;
+    await expect(
+      server.request('DELETE', `/v1/suppressions/${encodeURIComponent(long)}`, { token }),
+      404,
+      'not_found',
+    );
+    await expect(
+      server.request('GET', '/v1/organization', { token, headers: { 'x-padding': 'x'.repeat(20_000) } }),
+      431,
+      'headers_too_large',
+    );
+    await expect(
+      server.request('POST', '/v1/api-keys', { token, headers: { 'content-type': 'text/plain' }, raw: 'x' }),
+      415,
+      'unsupported_media_type',
+    );
+    await expect(
+      rawHttp(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: a-miracle\r\n\r\n'),
+      417,
+      'expectation_failed',
+    );
+    await expect(
+      rawHttp(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n'),
+      400,
+      'malformed_request',
+    );
+    await expect(
+      rawHttp(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\n\r\n'),
+      400,
+      'malformed_request',
+    );
+  });
+
+  test('metrics in the Prometheus format, to the scraper holding the metrics token only', async () => {
+    for (const token of [undefined, 'wrong-token', org.api_key]) {
+      const refused = await server.request('GET', '/metrics', { token });
+      assert.equal(refused.status, 401, `token ${token}`);
+      assert.equal(refused.body.code, 'unauthorized');
+    }
+    const res = await server.request('GET', '/metrics', { token: 'scraper-token-0123456789' });
     assert.equal(res.status, 200);
     assert.match(res.text, /sealpost_http_request_duration_seconds_bucket\{.*route="\/v1\/organization"/);
     assert.match(res.text, /sealpost_audit_events_total/);
@@ -96,12 +174,18 @@ describe('HTTP server', () => {
 
   test('logs are JSON lines that hold neither the API key nor addresses', async () => {
     await server.request('GET', '/v1/organization?email=patient%40example.org', { token: org.api_key });
+    // Addresses in the path, however encoded: the route's own, and any other.
+    await server.request('DELETE', '/v1/suppressions/patient%40example.org', { token: org.api_key });
+    await server.request('DELETE', '/v1/recipient-preferences/patient@example.org', { token: org.api_key });
+    await server.request('GET', '/v1/nothing/other.patient%2540example.org/x', { token: org.api_key });
     assert.ok(logLines.length > 0);
     for (const line of logLines) JSON.parse(line);
     const all = logLines.join('\n');
     assert.ok(all.includes('"path":"/v1/organization"'));
+    assert.ok(all.includes('"path":"/v1/suppressions/[address]"'));
+    assert.ok(all.includes('"path":"/v1/nothing/[address]/x"'));
     assert.ok(!all.includes(org.api_key.slice(22)), 'no API key secret in logs');
-    assert.ok(!all.includes('patient'), 'no query string in logs');
+    assert.ok(!all.includes('patient'), 'no address in logs, from the query string or the path');
   });
 
   test('requests without a key are limited per address', async () => {

@@ -18,17 +18,18 @@ const sh = (command: string) =>
     ),
   );
 
-test('the first start in sandbox mode prints curl commands that show every method, captured', async () => {
+test('the first start in sandbox mode gives curl commands (in its 0600 file, at no terminal) that show every method, captured', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-first-run-'));
   const server = await startServe({ SEALPOST_DATA_DIR: dataDir });
   try {
-    const output = server.output();
-    assert.match(output, /Mode: sandbox\. Mail is captured, never sent/);
-    const commands = output
-      .split('\n')
+    assert.match(server.output(), /Mode: sandbox\. Mail is captured, never sent/);
+    // Not at a terminal, the commands (which carry the API key) are in the 0600 file it names.
+    assert.doesNotMatch(server.output(), /curl |spk_/);
+    const commands = server
+      .firstStart!.split('\n')
       .map((line) => line.trim())
       .filter((line) => line.startsWith('curl '));
-    assert.equal(commands.length, 3, output);
+    assert.equal(commands.length, 3, server.firstStart!);
 
     const sent = JSON.parse(await sh(commands[0]!));
     assert.equal(sent.recipients.length, 5, JSON.stringify(sent));

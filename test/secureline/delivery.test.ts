@@ -63,6 +63,7 @@ describeEachDb('SecureLine delivery', (suite) => {
         SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test',
         SEALPOST_PUBLIC_URL: 'https://secure.sealpost.test',
         SEALPOST_DELIVERY_RETRY_SECONDS: '1',
+        SEALPOST_METRICS_TOKEN: 'delivery-metrics-scraper',
       },
       { roles: ['api', 'worker'] },
     );
@@ -231,7 +232,7 @@ describeEachDb('SecureLine delivery', (suite) => {
     assert.equal(actions.filter((a) => a === 'message.delivered').length, 3);
     assert.equal(actions.filter((a) => a === 'message.portal_notified').length, 2);
 
-    const metrics = (await server.request('GET', '/metrics')).text;
+    const metrics = (await server.request('GET', '/metrics', { token: 'delivery-metrics-scraper' })).text;
     assert.match(metrics, /sealpost_delivery_attempts_total\{method="tls",outcome="tls_failed"\} 2/);
     assert.match(metrics, /sealpost_delivery_attempts_total\{method="portal",outcome="delivered"\} 2/);
     assert.match(metrics, /sealpost_delivery_attempts_total\{method="pgp",outcome="delivered"\} 1/);

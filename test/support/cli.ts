@@ -1,6 +1,7 @@
 // Runs the real `sealpost` command, as a user would, in child processes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const SEALPOST_BIN = fileURLToPath(new URL('../../bin/sealpost', import.meta.url));
@@ -41,6 +42,11 @@ export interface RunningServer {
   url: string;
   /** What the server printed to stderr so far. */
   output(): string;
+  /**
+   * What a first start shows once (password, API key, first commands): to a test, which is no
+   * terminal, in the 0600 file whose path the server printed. Null when no organisation was made.
+   */
+  firstStart: string | null;
   /** The first-start API key, when this start created the first organisation. */
   apiKey: string | null;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -61,12 +67,15 @@ export function startServe(env: Record<string, string>, args: string[] = []): Pr
       stderr += d;
       if (/Press Ctrl\+C to stop/.test(stderr)) {
         const url = /Sealpost is running at (http:\/\/\S+)/.exec(stderr)?.[1] ?? '';
+        const file = /in (\S+first-start-credentials\.txt)/.exec(stderr)?.[1];
+        const firstStart = file ? readFileSync(file, 'utf8') : null;
         clearTimeout(timer);
         resolve({
           process: child,
           url,
           output: () => stderr,
-          apiKey: /API key: +(spk_\S+)/.exec(stderr)?.[1] ?? null,
+          firstStart,
+          apiKey: /API key: +(spk_\S+)/.exec(firstStart ?? '')?.[1] ?? null,
           async stop(signal = 'SIGTERM') {
             child.kill(signal);
             return exited;
@@ -79,6 +88,15 @@ export function startServe(env: Record<string, string>, args: string[] = []): Pr
       reject(new Error(`serve exited with ${code}:\n${stderr}`));
     });
   });
+}
+
+/**
+ * What `init --json` made, as a script (no terminal) gets it: the object printed, completed with the
+ * password and API key from the 0600 file it names.
+ */
+export function initResult(stdout: string) {
+  const printed = JSON.parse(stdout);
+  return { ...printed, ...JSON.parse(readFileSync(printed.credentials_file, 'utf8')) };
 }
 
 export const randomMasterKey = () => randomBytes(32).toString('base64');
