@@ -109,8 +109,7 @@ export function errorHandler(
       FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
       FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
       FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
-      FST_ERR_RATE_LIMIT: 'rate_limited',
-    }[fe.code] ?? (status === 429 ? 'rate_limited' : 'bad_request');
+    }[fe.code] ?? 'bad_request';
   // Fastify's own messages for client errors are safe and helpful; a JSON parser's echo of the body is not.
   const detail = code === 'invalid_json' ? 'The request body is not valid JSON.' : fe.message;
   return sendProblem(reply, { status, code, detail });

@@ -84,7 +84,9 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    // Unknown fields are an error, not silently dropped; types are not coerced in bodies.
+    // Unknown fields are an error, not silently dropped. Ajv coerces scalar types everywhere (a
+    // query string has no other types) and a lone value into a one-element list; storable-input.ts
+    // refuses what coercion lets through that PostgreSQL cannot store (NUL, Infinity).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
     // A path parameter may be an address of 254 characters, percent-encoded.
     routerOptions: { maxParamLength: 1024 },
