@@ -249,11 +249,15 @@ export class App {
     this.auditTally.count(record);
   }
 
-  /** Moves every staged audit event into its chain now, with the tallies of ended windows. */
-  async flushAudit(): Promise<void> {
+  /**
+   * Moves every staged audit event into its chain now, with the tallies of ended windows; with
+   * `openWindows`, those of windows still open too (for whoever needs the record now: a refusal
+   * later in such a window makes a second event for it).
+   */
+  async flushAudit(options: { openWindows?: boolean } = {}): Promise<void> {
     await this.tallying;
     await this.auditTally.save();
-    await this.auditTally.closeEnded();
+    while ((await this.auditTally.closeEnded({ open: options.openWindows })) > 0);
     // A periodic flush in flight holds its batch until it commits: wait for it, then drain.
     await this.flushing;
     await this.drainAuditOutbox();

@@ -139,9 +139,12 @@ export class AuditTally {
   /**
    * Turns the tallies of ended windows into audit events (staged in the outbox, chained by its
    * flusher) and returns how many; processes sharing the database share the work (SKIP LOCKED).
+   * With `open`, the windows still open are closed too: what is refused later in such a window
+   * becomes a second event for it.
    */
-  async closeEnded(): Promise<number> {
-    const closing = new Date(this.clock().getTime() - CLOSE_AFTER_MS);
+  async closeEnded(options: { open?: boolean } = {}): Promise<number> {
+    const now = this.clock().getTime();
+    const closing = new Date(options.open ? now + this.windowMs : now - CLOSE_AFTER_MS);
     const { db } = this.deps;
     // Most seconds there is nothing to close: a read, not a transaction.
     const { rows: due } = await db.query('SELECT 1 FROM audit_tallies WHERE window_end <= $1 LIMIT 1', [

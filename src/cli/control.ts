@@ -25,8 +25,10 @@ export async function startControlServer(app: App, path: string): Promise<Server
     const send = (line: object) => res.write(`${JSON.stringify(line)}\n`);
     try {
       const { command, args } = JSON.parse(body) as { command: string; args: CommandArgs };
-      const run = commands[command];
-      if (!run) throw new UsageError(`unknown command "${command}"`);
+      // Its own commands only: "constructor" or "__proto__" name something every object inherits.
+      if (typeof command !== 'string' || !Object.hasOwn(commands, command))
+        throw new UsageError(`unknown command "${String(command)}"`);
+      const run = commands[command]!;
       const out: CommandOutput = {
         progress: (line) => send({ progress: line }),
         write: (chunk) => send({ output: chunk }),

@@ -72,6 +72,8 @@ const ssoActor: Actor = { type: 'system', id: 'sso', label: 'single sign-on' };
 export interface SsoDeps {
   db: Db;
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  /** For refusals anyone can repeat at will: one event per source and object per window. */
+  tallyAudit(record: AuditInput): void;
   keyring: Keyring;
   publicUrl: string;
   /** DNS servers for the proof of domains and the provider's host (unset: the system's). */
@@ -237,14 +239,14 @@ export class SingleSignOn {
   ): Promise<{ location: string; cookie: string }> {
     const sso = await findSso(this.deps.db, by);
     if (!sso) {
-      await this.refused(SYSTEM_ORG_ID, 'unknown_organization', client);
+      this.refused(SYSTEM_ORG_ID, 'unknown_organization', client);
       throw new SsoRefused('unknown_organization');
     }
     let config: oidc.Configuration;
     try {
       config = await this.provider(sso);
     } catch (err) {
-      if (err instanceof SsoRefused) await this.refused(sso.org_id, err.reason, client, err.check);
+      if (err instanceof SsoRefused) this.refused(sso.org_id, err.reason, client, err.check);
       throw err;
     }
     const verifier = oidc.randomPKCECodeVerifier();
@@ -537,17 +539,7 @@ export class SingleSignOn {
       });
       return;
     }
-    await this.deps.audit(this.deps.db, {
-      orgId: user.org_id,
-      actor: userActor(user.user_id),
-      action: 'auth.sign_in_failed',
-      objectType: 'user',
-      objectId: user.user_id,
-      outcome: 'denied',
-      ip: client.ip,
-      requestId: client.requestId,
-      details: { method: 'password', reason: 'sso_only' },
-    });
+    this.staff.signInFailed(user, client, { method: 'password', reason: 'sso_only' }, 'denied');
     throw new SealpostError(
       'sso_required',
       'Your organisation signs in with single sign-on only: use "Continue with single sign-on".',
@@ -555,14 +547,13 @@ export class SingleSignOn {
     );
   }
 
-  private async refused(
-    orgId: string,
-    reason: SsoRefusal,
-    client: ClientInfo,
-    check?: string,
-    userId?: string,
-  ): Promise<void> {
-    await this.deps.audit(this.deps.db, {
+  /**
+   * A refused sign-in, tallied like a wrong password (src/audit/tally.ts): anyone can start one
+   * and come back with a made-up answer, so it is one event per object, source and reason per
+   * window, with the count.
+   */
+  private refused(orgId: string, reason: SsoRefusal, client: ClientInfo, check?: string, userId?: string) {
+    this.deps.tallyAudit({
       orgId,
       actor: userId ? userActor(userId) : ssoActor,
       action: 'auth.sso_refused',
@@ -570,19 +561,18 @@ export class SingleSignOn {
       objectId: userId ?? orgId,
       outcome: 'denied',
       ip: client.ip,
-      requestId: client.requestId,
       details: check ? { reason, check } : { reason },
     });
   }
 
-  private async refuse(
+  private refuse(
     orgId: string,
     reason: SsoRefusal,
     client: ClientInfo,
     check?: string,
     userId?: string,
-  ): Promise<never> {
-    await this.refused(orgId, reason, client, check, userId);
+  ): never {
+    this.refused(orgId, reason, client, check, userId);
     throw new SsoRefused(reason);
   }
 }
@@ -605,9 +595,39 @@ function providerSaid(err: unknown): boolean {
   return typeof code === 'string' && /^[a-z_]{1,64}$/.test(code);
 }
 
-/** What failed, as a code (never the message, which may quote a token's contents). */
+// The errors a provider may answer (RFC 6749 4.1.2.1 and 5.2, OpenID Connect Core 3.1.2.6,
+// RFC 6750 3.1). A callback's error is the browser's to write, and each distinct value of a
+// tallied refusal is an event of its own: any other is recorded as `other`.
+const PROVIDER_ERRORS = new Set([
+  'invalid_request',
+  'unauthorized_client',
+  'access_denied',
+  'unsupported_response_type',
+  'invalid_scope',
+  'server_error',
+  'temporarily_unavailable',
+  'invalid_client',
+  'invalid_grant',
+  'unsupported_grant_type',
+  'interaction_required',
+  'login_required',
+  'account_selection_required',
+  'consent_required',
+  'invalid_request_uri',
+  'invalid_request_object',
+  'request_not_supported',
+  'request_uri_not_supported',
+  'registration_not_supported',
+  'invalid_token',
+  'insufficient_scope',
+]);
+
+/**
+ * What failed, as a code from a small set: the provider's error, or openid-client's code for a
+ * check that did not pass (never the message, which may quote a token's contents).
+ */
 function checkOf(err: unknown): string {
   const e = err as { error?: unknown; code?: unknown };
-  if (providerSaid(err)) return String(e.error);
+  if (providerSaid(err)) return PROVIDER_ERRORS.has(String(e.error)) ? String(e.error) : 'other';
   return typeof e.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(e.code) ? e.code : 'unknown';
 }

@@ -33,8 +33,10 @@ import { hashPassword, verifyPassword } from './users.ts';
 // or the organisation's policy asks for one (TOTP with recovery codes, or a passkey), then a
 // session in an HttpOnly, SameSite=Strict cookie of which only a hash is stored. Failed attempts
 // slow further tries from the same source, and past a ceiling from any source but those the person
-// signed in from before; nothing locks an account (sign-in-throttle.ts). No answer tells whether
-// an account exists: unknown addresses take the same path, the same time and the same message.
+// signed in from before; nothing locks an account (sign-in-throttle.ts). They are tallied on the
+// audit trail, one event per account, source and reason per window, so that repeating them grows
+// no chain. No answer tells whether an account exists: unknown addresses take the same path, the
+// same time and the same message.
 
 export const SESSION_COOKIE = 'sealpost_staff';
 export const SECURE_SESSION_COOKIE = '__Host-sealpost_staff';
@@ -50,6 +52,8 @@ export type Method = 'password' | 'totp' | 'recovery_code' | 'passkey';
 export interface StaffAuthDeps {
   db: Db;
   audit(q: Queryable, record: AuditInput): Promise<unknown>;
+  /** For refusals anyone can repeat at will: one event per source and object per window. */
+  tallyAudit(record: AuditInput): void;
   keyring?: Keyring;
   publicUrl?: string;
   clock?: () => Date;
@@ -250,6 +254,29 @@ export class StaffAuth {
     });
   }
 
+  /**
+   * A refused sign-in, tallied (src/audit/tally.ts): anyone can repeat it, so it is one event per
+   * account, source, method and reason per window, with the count. An address with no account is
+   * `unknown` in the system chain, never the address.
+   */
+  signInFailed(
+    user: { org_id: string; user_id: string } | undefined,
+    client: ClientInfo,
+    details: { method: string; reason: string },
+    outcome: 'failure' | 'denied' = 'failure',
+  ): void {
+    this.deps.tallyAudit({
+      orgId: user?.org_id ?? SYSTEM_ORG_ID,
+      actor: user ? userActor(user.user_id) : anonymous,
+      action: 'auth.sign_in_failed',
+      objectType: 'user',
+      objectId: user?.user_id ?? 'unknown',
+      outcome,
+      ip: client.ip,
+      details,
+    });
+  }
+
   /** An administrator's reset: the account's failed tries are forgotten, from every source. */
   unlock(q: Queryable, email: string): Promise<boolean> {
     return this.throttle.forget(q, email);
@@ -291,17 +318,7 @@ export class StaffAuth {
     if (matched.length > 1) return { ok: false, reason: 'ambiguous' };
     if (matched.length !== 1) {
       const user = rows[0];
-      await this.audit(this.deps.db, {
-        orgId: user?.org_id ?? SYSTEM_ORG_ID,
-        actor: user ? userActor(user.user_id) : anonymous,
-        action: 'auth.sign_in_failed',
-        objectType: 'user',
-        objectId: user?.user_id ?? 'unknown',
-        outcome: 'failure',
-        ip: client.ip,
-        requestId: client.requestId,
-        details: { method: 'password', reason: 'invalid' },
-      });
+      this.signInFailed(user, client, { method: 'password', reason: 'invalid' });
       await this.countFailure(email, client, user);
       return { ok: false, reason: 'invalid' };
     }
@@ -565,18 +582,9 @@ export class StaffAuth {
   }
 
   private async secondFactorFailed(session: StaffSession, method: Method, client: ClientInfo, email: string) {
-    await this.audit(this.deps.db, {
-      orgId: session.orgId,
-      actor: userActor(session.userId),
-      action: 'auth.sign_in_failed',
-      objectType: 'user',
-      objectId: session.userId,
-      outcome: 'failure',
-      ip: client.ip,
-      requestId: client.requestId,
-      details: { method, reason: 'invalid' },
-    });
-    await this.countFailure(email, client, { org_id: session.orgId, user_id: session.userId });
+    const user = { org_id: session.orgId, user_id: session.userId };
+    this.signInFailed(user, client, { method, reason: 'invalid' });
+    await this.countFailure(email, client, user);
   }
 
   async emailOf(q: Queryable, orgId: string, userId: string): Promise<string> {

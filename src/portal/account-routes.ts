@@ -161,7 +161,7 @@ export async function accountRoutes(portal: HttpServer, kit: PortalKit): Promise
         423,
         signInPage(c, { error: c.t('signin.locked', { minutes: ACCOUNT_LOCK_MINUTES }) }),
       );
-    if (outcome.locked) return refuse(request, reply, p, c, 'locked');
+    if (outcome.reason === 'message_locked' || outcome.locked) return refuse(request, reply, p, c, 'locked');
     const error = c.t(factor === 'password' ? 'signin.wrong' : 'passkey.wrong', { left: outcome.left });
     return page(reply, 422, signInPage(c, { error }));
   }

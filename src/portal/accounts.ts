@@ -10,7 +10,7 @@ import {
 } from '../passwords/index.ts';
 import type { PortalRecipient } from './store.ts';
 import { type PortalDeps, recipientActor } from './types.ts';
-import { recordFailure } from './verification.ts';
+import { recordFailure, takeTurn } from './verification.ts';
 
 // Portal accounts: one per organisation and recipient address, created by a recipient who has
 // proved who they are, so later messages from that organisation need only a sign-in. The
@@ -18,6 +18,7 @@ import { recordFailure } from './verification.ts';
 // 256, any characters, no composition rules; common passwords and the address are refused. Only
 // an argon2id hash is kept. Wrong passwords count toward the delivery's failure limit (like wrong
 // codes) and toward the account's own: 10 lock it for 15 minutes, whichever message they came by.
+// Guesses sent at once are judged in turn against both counts (judgeSignIn).
 
 export const PASSWORD_MIN = PASSWORD_MIN_SINGLE_FACTOR;
 export { PASSWORD_MAX };
@@ -134,7 +135,9 @@ export type Factor = 'password' | 'passkey';
 export type SignInOutcome =
   | { ok: true; account: PortalAccount }
   | { ok: false; reason: 'wrong'; left: number; locked: boolean }
-  | { ok: false; reason: 'account_locked' };
+  | { ok: false; reason: 'account_locked' }
+  /** Locked by the guesses before this one: it was not judged. */
+  | { ok: false; reason: 'message_locked' };
 
 export const accountLocked = (account: PortalAccount | null, now: Date) =>
   account?.lockedUntil != null && account.lockedUntil > now;
@@ -147,26 +150,24 @@ export async function checkPassword(
 ): Promise<SignInOutcome> {
   const account = await findAccount(deps.db, p.orgId, p.address);
   if (accountLocked(account, deps.clock())) return refusedWhileLocked(deps, p, account!, 'password', request);
-  const ok = account
+  const right = account
     ? await verifyPassword(account.passwordHash, password)
     : (await verifyPassword(await dummyHash(), password), false);
-  if (ok) return { ok: true, account: account! };
-  return signInFailed(deps, p, account, 'password', request);
+  return judgeSignIn(deps, p, account, right, 'password', request);
 }
 
 /** A sign-in tried while the account is locked: refused without looking at the password. */
-export async function refusedWhileLocked(
+export function refusedWhileLocked(
   deps: PortalDeps,
   p: PortalRecipient,
   account: PortalAccount,
   factor: Factor,
-  request: { ip: string | null; requestId: string | null },
-): Promise<SignInOutcome> {
-  await deps.stageAudit(deps.db, {
+  request: { ip: string | null },
+): SignInOutcome {
+  deps.tallyAudit({
     orgId: p.orgId,
     actor: recipientActor(p.recipientId),
     ip: request.ip,
-    requestId: request.requestId,
     action: 'portal.account_sign_in_failed',
     objectType: 'portal_account',
     objectId: account.accountId,
@@ -177,65 +178,83 @@ export async function refusedWhileLocked(
 }
 
 /**
- * A wrong password or passkey: one more failure for the delivery (as a wrong code, which may lock
- * the message) and for the account (the tenth locks it for a while).
+ * Judges a password or passkey checked already (`right`), in turn: one transaction holds the
+ * delivery's row, then the account's, so that guesses sent at once are each judged against the
+ * failures counted before them, and none after the message or the account is locked; the slow
+ * argon2id check runs before, holding nothing. A wrong one is one more failure for the delivery
+ * (as a wrong code, which may lock the message) and for the account (the tenth locks it for a
+ * while). Refusals are tallied (src/audit/tally.ts): anyone holding the link can repeat them.
  */
-export async function signInFailed(
+export async function judgeSignIn(
   deps: PortalDeps,
   p: PortalRecipient,
   account: PortalAccount | null,
+  right: boolean,
   factor: Factor,
   request: { ip: string | null; requestId: string | null },
 ): Promise<SignInOutcome> {
   const now = deps.clock();
-  return deps.db.transaction(async (tx) => {
+  return deps.db.transaction(async (tx): Promise<SignInOutcome> => {
+    if (!(await takeTurn(tx, p))) return { ok: false, reason: 'message_locked' };
+    if (account) {
+      const { rows } = await tx.query<{ locked: boolean }>(
+        `SELECT coalesce(locked_until > $3, false) AS locked FROM portal_accounts
+         WHERE org_id = $1 AND account_id = $2 FOR UPDATE`,
+        [p.orgId, account.accountId, now],
+      );
+      if (rows[0]?.locked) return refusedWhileLocked(deps, p, account, factor, request);
+    }
+    if (right && account) return { ok: true, account };
     const failure = await recordFailure(deps, tx, p, factor, request.ip);
-    const event = {
+    const refusal = {
       orgId: p.orgId,
       actor: recipientActor(p.recipientId),
       ip: request.ip,
-      requestId: request.requestId,
+      action: 'portal.account_sign_in_failed',
+      outcome: 'failure' as const,
     };
     if (!account) {
-      await deps.stageAudit(tx, {
-        ...event,
-        action: 'portal.account_sign_in_failed',
+      deps.tallyAudit({
+        ...refusal,
         objectType: 'message',
         objectId: p.messageId,
-        outcome: 'failure',
         details: { recipient_id: p.recipientId, factor, reason: 'no_account' },
       });
-      return { ok: false, reason: 'wrong', ...failure } as const;
+      return { ok: false, reason: 'wrong', ...failure };
     }
     const until = new Date(now.getTime() + ACCOUNT_LOCK_MINUTES * 60_000);
-    const { rows } = await tx.query<{ failed_attempts: number; locked: boolean }>(
+    const { rows } = await tx.query<{ locked: boolean }>(
       `UPDATE portal_accounts SET
          failed_attempts = CASE WHEN failed_attempts + 1 >= $3 THEN 0 ELSE failed_attempts + 1 END,
          locked_until = CASE WHEN failed_attempts + 1 >= $3 THEN $4 ELSE locked_until END
        WHERE org_id = $1 AND account_id = $2
-       RETURNING failed_attempts, locked_until IS NOT DISTINCT FROM $4::timestamptz AS locked`,
+       RETURNING locked_until IS NOT DISTINCT FROM $4::timestamptz AS locked`,
       [p.orgId, account.accountId, ACCOUNT_MAX_FAILURES, until],
     );
     const locked = rows[0]?.locked ?? false;
-    const failures = locked ? ACCOUNT_MAX_FAILURES : (rows[0]?.failed_attempts ?? 0);
-    const accountEvent = { ...event, objectType: 'portal_account', objectId: account.accountId };
-    await deps.stageAudit(tx, {
-      ...accountEvent,
-      action: 'portal.account_sign_in_failed',
-      outcome: 'failure',
-      details: { recipient_id: p.recipientId, factor, reason: 'wrong', failures },
+    const accountObject = { objectType: 'portal_account', objectId: account.accountId };
+    deps.tallyAudit({
+      ...refusal,
+      ...accountObject,
+      details: { recipient_id: p.recipientId, factor, reason: 'wrong' },
     });
     // A lock is a security event: chained at once.
     if (locked)
       await deps.audit(tx, {
-        ...accountEvent,
+        ...refusal,
+        ...accountObject,
+        requestId: request.requestId,
         action: 'portal.account_locked',
         outcome: 'denied',
-        details: { recipient_id: p.recipientId, failures, minutes: ACCOUNT_LOCK_MINUTES },
+        details: {
+          recipient_id: p.recipientId,
+          failures: ACCOUNT_MAX_FAILURES,
+          minutes: ACCOUNT_LOCK_MINUTES,
+        },
       });
     // The message's own lock says more; otherwise the account's is news.
-    if (locked && !failure.locked) return { ok: false, reason: 'account_locked' } as const;
-    return { ok: false, reason: 'wrong', ...failure } as const;
+    if (locked && !failure.locked) return { ok: false, reason: 'account_locked' };
+    return { ok: false, reason: 'wrong', ...failure };
   });
 }
 

@@ -12,10 +12,10 @@ import {
 import {
   accountLocked,
   findAccount,
+  judgeSignIn,
   type PortalAccount,
   refusedWhileLocked,
   type SignInOutcome,
-  signInFailed,
 } from './accounts.ts';
 import type { PortalRecipient } from './store.ts';
 import { type PortalDeps, recipientActor } from './types.ts';
@@ -254,7 +254,7 @@ export async function checkPasskey(
   const passkey = account
     ? (await passkeysOf(deps, account)).find((k) => k.credentialId === response.id)
     : undefined;
-  if (!account || !passkey) return signInFailed(deps, p, account, 'passkey', request);
+  if (!account || !passkey) return judgeSignIn(deps, p, account, false, 'passkey', request);
   const { rpID, origin } = relyingParty(deps.settings.publicUrl);
   let verified;
   try {
@@ -268,9 +268,10 @@ export async function checkPasskey(
     });
   } catch (err) {
     deps.log.warn({ org_id: p.orgId, recipient_id: p.recipientId, err }, 'passkey sign-in refused');
-    return signInFailed(deps, p, account, 'passkey', request);
+    return judgeSignIn(deps, p, account, false, 'passkey', request);
   }
-  if (!verified.verified) return signInFailed(deps, p, account, 'passkey', request);
+  const outcome = await judgeSignIn(deps, p, account, verified.verified, 'passkey', request);
+  if (!outcome.ok) return outcome;
   await deps.db.query(
     `UPDATE portal_passkeys SET counter = $3, last_used_at = $4 WHERE org_id = $1 AND credential_id = $2`,
     [p.orgId, passkey.credentialId, verified.authenticationInfo.newCounter, now],

@@ -489,6 +489,7 @@ export function portalRoutes(deps: PortalDeps) {
     return reply.redirect(`/secure/${request.params.token}`, 303);
   }
 
+  /** A link that no longer opens: its page, and a tallied event (whoever holds it can repeat it). */
   async function refuse(
     request: TokenRequest,
     reply: FastifyReply,
@@ -496,11 +497,10 @@ export function portalRoutes(deps: PortalDeps) {
     c: PageContext,
     access: string,
   ) {
-    await deps.stageAudit(deps.db, {
+    deps.tallyAudit({
       orgId: p.orgId,
       actor: recipientActor(p.recipientId),
       ip: request.ip,
-      requestId: request.id,
       action: 'portal.access_refused',
       objectType: 'message',
       objectId: p.messageId,

@@ -153,9 +153,10 @@ export async function checkPassphrase(
 
 /**
  * Holds the recipient's delivery row for one guess until its transaction ends; false when the
- * message is locked for them already (then the guess is not judged).
+ * message is locked for them already (then the guess is not judged). Portal accounts take their
+ * turn the same way (accounts.ts).
  */
-async function takeTurn(tx: Queryable, p: PortalRecipient): Promise<boolean> {
+export async function takeTurn(tx: Queryable, p: PortalRecipient): Promise<boolean> {
   const { rows } = await tx.query<{ locked: boolean }>(
     `SELECT locked_at IS NOT NULL AS locked FROM portal_deliveries
      WHERE org_id = $1 AND recipient_id = $2 FOR UPDATE`,

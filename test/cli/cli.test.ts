@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { App } from '../../src/app/index.ts';
+import { controlSocketPath, runRemote } from '../../src/cli/control.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { loadMasterKeys, signingKeyId } from '../../src/crypto/index.ts';
 import { embeddedDbDir } from '../../src/db/index.ts';
@@ -113,6 +114,12 @@ describe('sealpost CLI on the embedded database', () => {
       assert.match(init.stderr, /running "init" inside it/);
       const second = initResult(init.stdout);
       assert.equal((await api(serve.url, '/v1/organization', second.api_key)).body.name, 'Second');
+      // The control socket runs the CLI's own commands, not what every object inherits.
+      for (const name of ['constructor', '__proto__', 'valueOf', 'hasOwnProperty'])
+        await assert.rejects(runRemote(controlSocketPath(dir), name, {}, { progress() {}, write() {} }), {
+          name: 'UsageError',
+          message: `unknown command "${name}"`,
+        });
 
       const verify = await runCli(['audit', 'verify', '--json'], { SEALPOST_DATA_DIR: dir });
       assert.equal(verify.code, 0, verify.stderr);

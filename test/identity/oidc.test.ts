@@ -221,7 +221,9 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     assert.equal(confirmed.status, 200, confirmed.text);
   }
 
+  /** The organisation's events of one kind, refusals tallied so far included. */
   async function events(action: string) {
+    await server.app.flushAudit({ openWindows: true });
     const { rows } = await suite.db.query<{
       object_id: string;
       outcome: string;
@@ -615,15 +617,18 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     await configure({ default_role: 'sender' });
     const reasons = async () =>
       (await events('auth.sso_refused')).map((e) => `${e.details.reason}:${e.details.check ?? ''}`);
-    // Without the browser's cookie the organisation is unknown: those go on the system's chain.
-    const unknownAttempts = async () =>
-      (
+    // Without the browser's cookie the organisation is unknown: those go on the system's chain
+    // (tallied, as every refusal: the count is what adds up).
+    const unknownAttempts = async () => {
+      await server.app.flushAudit({ openWindows: true });
+      return (
         await suite.db.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND action = 'auth.sso_refused'
-             AND details->>'reason' = 'no_transaction'`,
+          `SELECT coalesce(sum((details->>'count')::int), 0)::int AS n FROM audit_events
+           WHERE org_id = $1 AND action = 'auth.sso_refused' AND details->>'reason' = 'no_transaction'`,
           [SYSTEM_ORG_ID],
         )
       ).rows[0]!.n;
+    };
 
     // State changed in the URL.
     const a = await toCallback('okafor');
@@ -672,6 +677,21 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     assert.equal(pkceRes.status, 403, pkceRes.text);
     assert.equal((await reasons()).at(-1), 'provider_error:invalid_grant');
 
+    // An error the provider says is recorded by its name; one the browser made up, as "other": a
+    // tallied refusal's details come from a small set, not from whoever writes the callback's URL.
+    for (const [error, check] of [
+      ['access_denied', 'access_denied'],
+      ['made_up_by_the_browser', 'other'],
+    ] as const) {
+      const f = await toCallback('okafor');
+      const said = new URL(f.callback!);
+      said.searchParams.delete('code');
+      said.searchParams.set('error', error);
+      const res = await arrive(f.jar, said.toString());
+      assert.equal(res.status, 403, res.text);
+      assert.equal((await reasons()).at(-1), `provider_error:${check}`);
+    }
+
     // A callback that worked, replayed: the sign-in was used once.
     const d = await toCallback('okafor');
     assert.equal((await arrive(d.jar, d.callback!)).status, 200);
@@ -692,8 +712,20 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
     assert.ok(!JSON.stringify(refusals).includes(new URL(e.callback!).searchParams.get('code')!));
   });
 
-  test('unknown organisation, by id, slug or address: 404, recorded', async () => {
+  test('unknown organisation, by id, slug or address: 404, recorded as one tallied event per source', async () => {
     await configure();
+    const unknownOrganization = async () => {
+      await server.app.flushAudit({ openWindows: true });
+      return (
+        await suite.db.query<{ seq: string; object_id: string; details: Record<string, unknown> }>(
+          `SELECT seq, object_id, details FROM audit_events
+           WHERE org_id = $1 AND action = 'auth.sso_refused' AND details->>'reason' = 'unknown_organization'
+           ORDER BY seq`,
+          [SYSTEM_ORG_ID],
+        )
+      ).rows;
+    };
+    const before = (await unknownOrganization()).length;
     for (const query of [
       'org=no-such-clinic',
       'org=5a1db0c5-0000-4000-8000-000000000000',
@@ -703,10 +735,15 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal(res.status, 404, `${query}: ${res.text}`);
       assert.equal(res.body.code, 'sso_refused');
     }
-    const { rows } = await suite.db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM audit_events WHERE action = 'auth.sso_refused' AND details->>'reason' = 'unknown_organization'",
+    const recorded = (await unknownOrganization()).slice(before);
+    assert.equal(recorded.length, 1, 'one event for the three');
+    assert.equal(recorded[0]!.details.count, 3);
+    assert.equal(recorded[0]!.object_id, SYSTEM_ORG_ID);
+    assert.doesNotMatch(
+      JSON.stringify(recorded),
+      /no-such-clinic|unknown-clinic|5a1db0c5/,
+      'nor what was asked for',
     );
-    assert.ok(rows[0]!.n >= 3);
     // Found by the address's domain, and by the organisation's id.
     for (const query of [`email=rivera%40${DOMAIN}`, `org=${org.org_id}`]) {
       const res = await fetch(`${PUBLIC}/v1/auth/sso/start?${query}`, { redirect: 'manual' });
@@ -790,7 +827,10 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal(owner.status, 200, owner.text);
       assert.equal((await events('auth.sso_bypassed')).length, 1);
       const failed = (await events('auth.sign_in_failed')).filter((e) => e.details.reason === 'sso_only');
-      assert.equal(failed.length, 2);
+      assert.equal(
+        failed.reduce((n, e) => n + Number(e.details.count), 0),
+        2,
+      );
       // Changing the provider turns passwords back on until SSO is proven again.
       const moved = await api('PUT', '/v1/sso', { client_id: 'another-client' });
       assert.equal(moved.body.password_sign_in, true);

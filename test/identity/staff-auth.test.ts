@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { SYSTEM_ORG_ID } from '../../src/audit/index.ts';
 import { createUser, hashPassword, type InitResult } from '../../src/identity/index.ts';
 import { hotp, totpCode } from '../../src/identity/totp.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
@@ -130,7 +131,9 @@ describeEachDb('staff sign-in over HTTP', (suite) => {
     return user;
   }
 
+  /** The organisation's events of one kind, refusals tallied so far included. */
   async function events(action: string) {
+    await server.app.flushAudit({ openWindows: true });
     return (
       await suite.db.query<{ object_id: string; details: Record<string, unknown>; ip: string | null }>(
         'SELECT object_id, details, ip FROM audit_events WHERE org_id = $1 AND action = $2 ORDER BY seq',
@@ -183,9 +186,11 @@ describeEachDb('staff sign-in over HTTP', (suite) => {
     const [w, u] = [median(wrong), median(unknown)];
     assert.ok(Math.abs(w - u) < Math.max(150, 0.5 * Math.max(w, u)), `wrong ${w} ms, unknown ${u} ms`);
 
+    // Tallied: one event for the two, naming the account by its id.
     const failed = await events('auth.sign_in_failed');
-    assert.equal(failed.length, 2);
+    assert.equal(failed.length, 1);
     assert.equal(failed[0]!.object_id, user.id);
+    assert.equal(failed[0]!.details.count, 2);
     const signedIn = await events('auth.signed_in');
     assert.ok(signedIn.length >= 1);
     for (const e of [...failed, ...signedIn]) {
@@ -326,6 +331,42 @@ describeEachDb('staff sign-in over HTTP', (suite) => {
     assert.equal(reset.body.unlocked, true);
     assert.equal((await from('203.0.113.9', 'target@staff.example', wrong)).status, 401);
     assert.equal((await events('auth.unlocked')).length, 1);
+  });
+
+  test('failed sign-ins are tallied: thirty from one source are one event for the account and one for addresses without one', async () => {
+    const user = await newUser('tallied@staff.example');
+    const ip = '198.51.100.77';
+    const fail = (email: string) =>
+      server.request('POST', '/v1/auth/sign-in', {
+        body: { email, password: 'not the password at all' },
+        headers: { 'x-forwarded-for': ip },
+      });
+    for (let i = 0; i < 15; i++) {
+      assert.equal((await fail('tallied@staff.example')).status, 401);
+      assert.equal((await fail(`nobody${i}@tallied.example`)).status, 401);
+      // Throttling only spaces such tries out, over hours: its counts are forgotten here.
+      await suite.db.query('DELETE FROM auth_throttle');
+    }
+    await server.app.flushAudit({ openWindows: true });
+    const failed = async (orgId: string) =>
+      (
+        await suite.db.query<{ object_id: string; actor_id: string; details: Record<string, any> }>(
+          `SELECT object_id, actor_id, details FROM audit_events
+           WHERE org_id = $1 AND action = 'auth.sign_in_failed' AND ip = $2 ORDER BY seq`,
+          [orgId, ip],
+        )
+      ).rows;
+    const [account, ...moreForAccount] = await failed(org.org_id);
+    assert.equal(moreForAccount.length, 0);
+    assert.deepEqual(
+      [account!.object_id, account!.actor_id, account!.details.count, account!.details.reason],
+      [user.id, user.id, 15, 'invalid'],
+    );
+    assert.ok(account!.details.first_at < account!.details.last_at);
+    const unknown = await failed(SYSTEM_ORG_ID);
+    assert.equal(unknown.length, 1, 'addresses with no account: one event in the system chain');
+    assert.deepEqual([unknown[0]!.object_id, unknown[0]!.details.count], ['unknown', 15]);
+    assert.doesNotMatch(JSON.stringify([account, unknown]), /tallied\.example|nobody/, 'never an address');
   });
 
   test('an IPv6 client is one network per /64: its addresses share their count', async () => {

@@ -96,6 +96,8 @@ describeEachDb(
           // A passkey's relying party is a domain name, never an IP address: localhost it is.
           SEALPOST_PUBLIC_URL: `http://localhost:${port}`,
           SEALPOST_PORTAL_MAX_FAILURES: '4',
+          // Guesses from many networks at once: the client address comes from X-Forwarded-For.
+          SEALPOST_TRUST_PROXY: 'true',
         },
         { roles: ['api', 'worker'] },
       );
@@ -170,6 +172,33 @@ describeEachDb(
         [],
         `axe on ${name}`,
       );
+    }
+
+    /**
+     * The password form as a browser without script meets it (its pre-session cookie and the
+     * form's token); then a sign-in posted from the given network.
+     */
+    async function passwordForm(link: string) {
+      const url = `${server.url}${new URL(link).pathname}/sign-in`;
+      const form = await fetch(url);
+      const cookie = form.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ');
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+      return async (password: string, ip: string) => {
+        const res = await fetch(url, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: {
+            cookie,
+            'content-type': 'application/x-www-form-urlencoded',
+            'x-forwarded-for': ip,
+          },
+          body: new URLSearchParams({ csrf, password }).toString(),
+        });
+        return { status: res.status, text: await res.text() };
+      };
     }
 
     async function auditOf(orgId: string, action: string) {
@@ -291,7 +320,7 @@ describeEachDb(
       );
       assert.equal(delivery.rows[0]!.failed_attempts, 0, 'a sign-in starts the count again');
       assert.ok(delivery.rows[0]!.verified_at);
-      await server.app.flushAudit();
+      await server.app.flushAudit({ openWindows: true });
       const { rows } = await server.app.db.query<{ action: string; details: Record<string, string> }>(
         `SELECT action, details FROM audit_events WHERE org_id = $1 AND details->>'recipient_id' = $2 ORDER BY seq`,
         [org.org_id, recipientId],
@@ -395,6 +424,84 @@ describeEachDb(
         ],
       );
       world.assertNoViolations();
+    });
+
+    test('guesses sent at once are judged in turn: no more than the message allows, nor the account', async () => {
+      await server.app.db.query(
+        'UPDATE portal_accounts SET failed_attempts = 0, locked_until = NULL WHERE org_id = $1',
+        [org.org_id],
+      );
+      const failures = async (...recipientIds: string[]) =>
+        (
+          await server.app.db.query<{ failed_attempts: number; locked: boolean }>(
+            `SELECT failed_attempts, locked_at IS NOT NULL AS locked FROM portal_deliveries
+             WHERE org_id = $1 AND recipient_id = ANY($2::uuid[]) ORDER BY failed_attempts DESC`,
+            [org.org_id, recipientIds],
+          )
+        ).rows;
+      const account = async () =>
+        (
+          await server.app.db.query<{ failed_attempts: number; locked: boolean }>(
+            `SELECT failed_attempts, coalesce(locked_until > now(), false) AS locked FROM portal_accounts
+             WHERE org_id = $1 AND address = 'robin@notls.test'`,
+            [org.org_id],
+          )
+        ).rows[0]!;
+      const locks = (await auditOf(org.org_id, 'portal.account_locked')).length;
+      let network = 0;
+      const burst = async (link: string, guesses: number) => {
+        const guess = await passwordForm(link);
+        return Promise.all(
+          Array.from({ length: guesses }, (_, i) => guess(`not the password ${i}`, `203.0.113.${++network}`)),
+        );
+      };
+      const notRight = (answers: { text: string }[]) =>
+        answers.filter((a) => a.text.includes('That password is not right')).length;
+
+      // Twenty at one message: the fourth failure locks it, and nothing is judged after it.
+      const first = await sendToPortal(org, 'robin@notls.test');
+      const answers = await burst(first.link, 20);
+      assert.equal(notRight(answers), 3);
+      assert.deepEqual(await failures(first.recipientId), [{ failed_attempts: 4, locked: true }]);
+      assert.equal(answers.filter((a) => a.status === 423).length, 17);
+      assert.deepEqual(await account(), { failed_attempts: 4, locked: false });
+
+      // Twenty at each of two more: the account's six tries left are all that is judged.
+      const second = await sendToPortal(org, 'robin@notls.test');
+      const third_ = await sendToPortal(org, 'robin@notls.test');
+      const both = (await Promise.all([burst(second.link, 20), burst(third_.link, 20)])).flat();
+      const counted = await failures(second.recipientId, third_.recipientId);
+      assert.equal(counted[0]!.failed_attempts + counted[1]!.failed_attempts, 6);
+      assert.ok(counted[0]!.failed_attempts <= 4);
+      assert.deepEqual(await account(), { failed_attempts: 0, locked: true });
+      // The tenth failure says the account is locked, or the message when it locked that too.
+      assert.ok(notRight(both) <= 5, `${notRight(both)} told "not right"`);
+      assert.deepEqual([...new Set(both.map((a) => a.status))].sort(), [422, 423]);
+      assert.equal((await auditOf(org.org_id, 'portal.account_locked')).length, locks + 1, 'one lock');
+    });
+
+    test('refused sign-ins are tallied: thirty from one source are one event, with the count', async () => {
+      // The account is locked (the test before): every try is refused, the password unread.
+      const { link, recipientId } = await sendToPortal(org, 'robin@notls.test');
+      const guess = await passwordForm(link);
+      const ip = '198.51.100.30';
+      for (let i = 0; i < 30; i++) {
+        const res = await guess(i === 29 ? PASSWORD : `still not it ${i}`, ip);
+        assert.equal(res.status, 423, res.text);
+      }
+      await server.app.flushAudit({ openWindows: true });
+      const { rows } = await server.app.db.query<{ object_type: string; details: Record<string, unknown> }>(
+        `SELECT object_type, details FROM audit_events
+         WHERE org_id = $1 AND action = 'portal.account_sign_in_failed' AND ip = $2`,
+        [org.org_id, ip],
+      );
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.object_type, 'portal_account');
+      assert.deepEqual(
+        [rows[0]!.details.recipient_id, rows[0]!.details.reason, rows[0]!.details.count],
+        [recipientId, 'locked', 30],
+      );
+      assert.doesNotMatch(JSON.stringify(rows), /robin|@notls/, 'ids, never the address');
     });
   },
   // Every step is in Chromium and the SQL is the same on both databases (test/portal/portal.test.ts

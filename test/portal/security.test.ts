@@ -321,6 +321,18 @@ describeEachDb('secure portal under attack', (suite) => {
     const late = await guess(second);
     assert.equal(late.status, 423);
     assert.doesNotMatch(late.text, new RegExp(MARKER));
+
+    // Whoever holds the link can ask again and again: the refusals are tallied, not appended.
+    for (let i = 0; i < 30; i++) assert.equal((await visitor.fetch(path)).status, 423);
+    await server.app.flushAudit({ openWindows: true });
+    const { rows: refused } = await server.app.db.query<{ details: Record<string, unknown> }>(
+      `SELECT details FROM audit_events
+       WHERE org_id = $1 AND action = 'portal.access_refused' AND details->>'recipient_id' = $2`,
+      [org.org_id, recipientId],
+    );
+    assert.equal(refused.length, 1, 'one event for every refusal from this source');
+    assert.equal(refused[0]!.details.reason, 'locked');
+    assert.ok(Number(refused[0]!.details.count) >= 31, String(refused[0]!.details.count));
   });
 
   test("a session opens only its own recipient's message, and ends when idle", async () => {
