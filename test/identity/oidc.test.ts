@@ -928,7 +928,10 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal(res.body.reason, 'provider_unreachable');
       assert.equal(provider.connections(), seen, 'no connection to the provider');
       const last = (await events('auth.sso_refused')).at(-1)!;
-      assert.deepEqual(last.details, { reason: 'provider_unreachable', check: 'address_refused' });
+      assert.deepEqual(
+        { reason: last.details.reason, check: last.details.check },
+        { reason: 'provider_unreachable', check: 'address_refused' },
+      );
     } finally {
       await configure();
     }
@@ -967,7 +970,10 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal(back.status, 502, back.text);
       assert.equal(back.body.reason, 'provider_unreachable');
       const last = (await events('auth.sso_refused')).at(-1)!;
-      assert.deepEqual(last.details, { reason: 'provider_unreachable', check: 'address_refused' });
+      assert.deepEqual(
+        { reason: last.details.reason, check: last.details.check },
+        { reason: 'provider_unreachable', check: 'address_refused' },
+      );
     } finally {
       await configure();
       issuerServer.close();
@@ -1010,11 +1016,12 @@ describeEachDb('single sign-on (OpenID Connect)', (suite) => {
       assert.equal(back.body.reason, 'provider_unreachable');
       assert.ok(afterBrowser > seen, 'the browser went to the provider');
       assert.equal(provider.connections(), afterBrowser, 'Sealpost made no connection to the provider');
-      const refused = (await events('auth.sso_refused')).slice(-2).map((e) => e.details);
-      assert.deepEqual(refused, [
-        { reason: 'provider_unreachable', check: 'address_refused' },
-        { reason: 'provider_unreachable', check: 'address_refused' },
-      ]);
+      // Both refusals were made (and tallied) by the strict server: one event, counting two.
+      await strict.app.flushAudit({ openWindows: true });
+      const refused = (await events('auth.sso_refused'))
+        .filter((e) => e.details.check === 'address_refused')
+        .map((e) => ({ reason: e.details.reason, count: e.details.count }));
+      assert.deepEqual(refused.at(-1), { reason: 'provider_unreachable', count: 2 });
     } finally {
       await strict.close();
     }
