@@ -1,4 +1,4 @@
-export { type ApiKey, checkApiKey, createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
+export { type ApiKey, createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
 export { isPermission, PERMISSIONS, type Permission, ROLES } from './permissions.ts';
 export { identityRoutes } from './routes.ts';
 export { type IdentityDeps, IdentityService, type InitResult } from './service.ts';
