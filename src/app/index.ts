@@ -470,6 +470,7 @@ export class App {
       stageAudit: (q: Queryable, record: AuditInput | AuditInput[]) => this.stageAudit(q, record),
       maxBytes: this.config.messageMaxBytes,
       sandbox: this.config.mode === 'sandbox',
+      clock: this.clock,
     };
   }
 
