@@ -16,7 +16,8 @@ import type { DkimSigningKey } from '../domains/index.ts';
 // signature). mailauth's own finalize() parses the PEM key for every signature, and OpenSSL then
 // sets up each fresh RSA key again on its first use, a cost paid by every message
 // (docs/benchmarks.md). So the last step, the signature itself, is made here with a KeyObject
-// parsed once per key.
+// parsed once per key. mailauth's internal modules promise nothing: package.json pins one
+// version, and test/secureline/mailauth-contract.test.ts names what this file relies on.
 
 export const SIGNED_HEADERS = [
   'From',
