@@ -31,16 +31,17 @@ import { buildHttpServer, type HttpServer } from '../http/server.ts';
 import type { Actor } from '../http/types.ts';
 import {
   accessRoutes,
+  apiKeyRoutes,
   authRoutes,
   breakGlassRoutes,
   consoleRoutes,
   type IdentityDeps,
   IdentityService,
   type InitResult,
-  identityRoutes,
   invitationRoutes,
   type LifecycleDeps,
   lifecycleRoutes,
+  organizationRoutes,
   rolesRoutes,
   queueNewDeviceMail,
   STAFF_MAIL_QUEUE,
@@ -384,7 +385,8 @@ export class App {
         routes: [
           eventRoutes({ db: this.db }),
           webhookRoutes(this.webhookDeps()),
-          identityRoutes(this.identityDeps),
+          organizationRoutes(this.identityDeps),
+          apiKeyRoutes(this.identityDeps),
           authRoutes(this.identity.staff, this.identity.access),
           rolesRoutes(this.identityDeps, this.identity.staff),
           accessRoutes(this.identityDeps, this.identity.access),
@@ -470,6 +472,7 @@ export class App {
       stageAudit: (q: Queryable, record: AuditInput | AuditInput[]) => this.stageAudit(q, record),
       maxBytes: this.config.messageMaxBytes,
       sandbox: this.config.mode === 'sandbox',
+      clock: this.clock,
     };
   }
 

@@ -21,7 +21,7 @@ export async function openPglite(dir: string, options: { durable?: boolean } = {
   try {
     const pglite = await PGlite.create(dir, {
       // bytea both ways through Buffer's hex codec: PGlite's own maps every byte through a string
-      // of its own: 0.7 ms for 10 KB against 0.006 ms, measured.
+      // of its own, far slower (docs/benchmarks.md, the third pass).
       parsers: { [types.BYTEA]: (x: string) => Buffer.from(x.slice(2), 'hex') },
       serializers: {
         [types.BYTEA]: (x: Uint8Array) =>

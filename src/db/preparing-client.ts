@@ -2,7 +2,7 @@ import pg from 'pg';
 
 // PostgreSQL parses, analyses and plans every unnamed statement it is sent, and the statements on
 // the delivery path (arrays unnested, JSON record sets, pg-boss's CTEs) cost more to plan than to
-// run: 0.4 ms of planning per message, measured (docs/benchmarks.md). A named statement is parsed
+// run (docs/benchmarks.md, the third pass). A named statement is parsed
 // once per connection and its plan kept, so this client names every statement that carries
 // parameters (those are single statements by protocol) after its text. The names are shared by
 // every connection of the process and capped, so text built on the fly cannot grow them without

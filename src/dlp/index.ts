@@ -7,7 +7,6 @@ export { CONTEXT_WINDOW, validDea, validIcd10, validNanp, validNpi, validSsn } f
 export { htmlToText } from './html.ts';
 export { attachmentFormat, MAX_ATTACHMENT_BYTES, scanMessage, scanText } from './scan.ts';
 export {
-  DLP_KIND_LABELS,
   DLP_KINDS,
   type DlpAttachment,
   type DlpFinding,

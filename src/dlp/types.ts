@@ -30,21 +30,6 @@ export const DLP_KINDS: readonly DlpKind[] = [
   'dea_number',
 ];
 
-/** A short label per kind, for the message record and the console. */
-export const DLP_KIND_LABELS: Readonly<Record<DlpKind, string>> = {
-  us_ssn: 'US Social Security number',
-  medicare_mbi: 'Medicare Beneficiary Identifier',
-  mrn: 'Medical record number',
-  insurance_member_id: 'Insurance member, policy or group number',
-  date_of_birth: 'Date of birth',
-  clinical_date: 'Admission, discharge, service or death date',
-  icd10: 'ICD-10 diagnosis code',
-  phone: 'Phone or fax number',
-  postal_address: 'Street address or PO box',
-  npi: 'National Provider Identifier (provider)',
-  dea_number: 'DEA registration number (prescriber)',
-};
-
 /**
  * One detection in a scanned text. `start`/`end` are UTF-16 offsets into the text given to
  * `scanText` (end exclusive), for in-memory use such as redaction; they are not stored.

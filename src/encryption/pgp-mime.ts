@@ -9,8 +9,8 @@ export interface PgpMimeOptions extends EnvelopeOptions {
   /** An armored private key: the entity is signed, then encrypted (the signature inside). */
   signingKey?: string;
   /**
-   * Unlocks `signingKey` when it is protected. The S2K makes that cost ~65 ms a message here
-   * (against ~5 ms to sign and encrypt): a sender of many messages hands in an unlocked key.
+   * Unlocks `signingKey` when it is protected. The S2K makes that cost many times the signing and
+   * encryption (docs/benchmarks.md): a sender of many messages hands in an unlocked key.
    */
   passphrase?: string;
   /** When the keys must be valid; now by default. */

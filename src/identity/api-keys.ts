@@ -255,13 +255,6 @@ export function judgeApiKey(stored: StoredKey | null, keyId: string, secret: str
   };
 }
 
-/** Checks a presented token against the database. */
-export async function checkApiKey(q: Queryable, token: string, now: Date): Promise<KeyCheck> {
-  const parsed = parseToken(token);
-  if (!parsed) return { ok: false, reason: 'malformed' };
-  return judgeApiKey(await findApiKey(q, parsed.keyId), parsed.keyId, parsed.secret, now);
-}
-
 export async function touchApiKey(q: Queryable, orgId: string, keyId: string): Promise<void> {
   await q.query('UPDATE api_keys SET last_used_at = now() WHERE org_id = $1 AND key_id = $2', [orgId, keyId]);
 }

@@ -92,8 +92,6 @@ export const ROLES: Readonly<Record<string, readonly Permission[]>> = {
   read_only: reads,
 };
 
-export const BUILT_IN_ROLES = Object.keys(ROLES);
-
 export function isBuiltInRole(role: string): boolean {
   return Object.hasOwn(ROLES, role);
 }

@@ -57,12 +57,3 @@ export async function listUsers(q: Queryable, orgId: string): Promise<User[]> {
   );
   return rows;
 }
-
-/** The stored hash, for sign-in; null when the user does not exist or has no password. */
-export async function passwordHashOf(q: Queryable, orgId: string, userId: string): Promise<string | null> {
-  const { rows } = await q.query<{ password_hash: string | null }>(
-    'SELECT password_hash FROM users WHERE org_id = $1 AND user_id = $2',
-    [orgId, userId],
-  );
-  return rows[0]?.password_hash ?? null;
-}

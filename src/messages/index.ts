@@ -2,7 +2,7 @@
 export { DELIVERY_CHANNEL, PRIORITY } from './delivery-queue.ts';
 export type { KeyLookup } from './preview.ts';
 export { type MessageDeps, messageRoutes } from './routes.ts';
-export { getMessage, listMessages, loadMessage, openContent } from './store.ts';
+export { getMessage, listMessages, loadMessage, openContent } from './read.ts';
 export {
   type Accepted,
   type Submission,

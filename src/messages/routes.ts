@@ -7,7 +7,7 @@ import { Nullable, ProblemSchema } from '../http/schemas.ts';
 import type { HttpServer } from '../http/server.ts';
 import { requestHash } from './idempotency.ts';
 import { type KeyLookup, previewMessage } from './preview.ts';
-import { getMessage, listMessages } from './store.ts';
+import { getMessage, listMessages } from './read.ts';
 import { type SubmitDeps, submitMessage, submitMessages } from './submit.ts';
 import {
   DlpSchema,

@@ -30,6 +30,7 @@ export interface SubmitDeps {
   maxBytes: number;
   /** Messages accepted in the sandbox are marked so: they are captured, never delivered. */
   sandbox: boolean;
+  clock: () => Date;
 }
 
 export interface SubmitContext {
@@ -47,37 +48,50 @@ export interface Accepted {
   dlp: { phi: boolean; findings: { kind: string; count: number; where: string[] }[] };
 }
 
-// A sending domain, once verified, stays verified (verification only ever sets the status), so a
-// yes is kept a minute per organisation and domain; a no is always asked again.
-const VERIFIED_CACHE_MS = 60_000;
-const VERIFIED_CACHE_SIZE = 10_000;
-const verifiedDomains = new Map<string, number>();
+/**
+ * A sending domain, once verified, stays verified (verification only ever sets the status), so a
+ * yes is kept a minute per organisation and domain, by the injected clock; a no is always asked again.
+ */
+class VerifiedDomains {
+  static readonly TTL_MS = 60_000;
+  static readonly SIZE = 10_000;
+  readonly #until = new Map<string, number>();
+  readonly #clock: () => Date;
 
-async function isVerified(q: Queryable, orgId: string, domain: string): Promise<boolean> {
-  const key = `${orgId}/${domain}`;
-  if ((verifiedDomains.get(key) ?? 0) > Date.now()) return true;
-  if (!(await isVerifiedDomain(q, orgId, domain))) return false;
-  verifiedDomains.delete(key);
-  verifiedDomains.set(key, Date.now() + VERIFIED_CACHE_MS);
-  // The oldest entry goes first (a Map keeps insertion order).
-  if (verifiedDomains.size > VERIFIED_CACHE_SIZE)
-    verifiedDomains.delete(verifiedDomains.keys().next().value!);
-  return true;
+  constructor(clock: () => Date) {
+    this.#clock = clock;
+  }
+
+  async has(q: Queryable, orgId: string, domain: string): Promise<boolean> {
+    const key = `${orgId}/${domain}`;
+    if ((this.#until.get(key) ?? 0) > this.#clock().getTime()) return true;
+    if (!(await isVerifiedDomain(q, orgId, domain))) return false;
+    this.#until.delete(key);
+    this.#until.set(key, this.#clock().getTime() + VerifiedDomains.TTL_MS);
+    // The oldest entry goes first (a Map keeps insertion order).
+    if (this.#until.size > VerifiedDomains.SIZE) this.#until.delete(this.#until.keys().next().value!);
+    return true;
+  }
 }
 
 /**
  * Checks what the content alone cannot tell: the sending domain and the suppression list.
  * `suppressed`: the organisation's suppressions among a superset of these recipients, when the
- * caller looked them up for many messages at once.
+ * caller looked them up for many messages at once. `verified`: the submitting instance's verified
+ * domains; without it (a preview) the database is asked.
  */
 export async function checkSendable(
   q: Queryable,
   orgId: string,
   content: MessageContent,
   suppressed?: Suppression[],
+  verified?: VerifiedDomains,
 ): Promise<void> {
   const fromDomain = domainOf(content.from.address);
-  if (!(await isVerified(q, orgId, fromDomain)))
+  const isVerified = verified
+    ? await verified.has(q, orgId, fromDomain)
+    : await isVerifiedDomain(q, orgId, fromDomain);
+  if (!isVerified)
     throw new SealpostError(
       'domain_unverified',
       `${fromDomain} is not a verified sending domain of this organisation: add it at /v1/domains and publish its records.`,
@@ -145,7 +159,7 @@ async function prepare(
   suppressed?: Suppression[],
 ): Promise<Prepared> {
   const { request } = submission;
-  await checkSendable(deps.db, orgId, content, suppressed);
+  await checkSendable(deps.db, orgId, content, suppressed, stateOf(deps).verified);
   const dlp = dlpOf(content);
   const messageId = randomUUID();
   const fromDomain = domainOf(content.from.address);
@@ -169,7 +183,7 @@ async function prepare(
     ...(submission.idempotency ? { remember: submission.idempotency } : {}),
     accepted: {
       id: messageId,
-      status: sendAt && sendAt.getTime() > Date.now() ? 'scheduled' : 'queued',
+      status: sendAt && sendAt > deps.clock() ? 'scheduled' : 'queued',
       rfc_message_id: `<${messageId}@${fromDomain}>`,
       recipients,
       dlp: { phi: dlp.phi || submission.assumePhi === true, findings: dlp.findings },
@@ -202,7 +216,7 @@ export async function submitMessages(
   const valid = contents.filter((c): c is MessageContent => !(c instanceof SealpostError));
   const addresses = [...new Set(valid.flatMap((c) => [...c.to, ...c.cc, ...c.bcc].map((m) => m.address)))];
   const suppressed =
-    addresses.length > 0 ? await suppressionReader(deps).get({ orgId: ctx.orgId, addresses }) : undefined;
+    addresses.length > 0 ? await stateOf(deps).suppressions.get({ orgId: ctx.orgId, addresses }) : undefined;
   for (const [i, submission] of submissions.entries()) {
     try {
       const id = submission.idempotency;
@@ -221,7 +235,7 @@ export async function submitMessages(
   }
   const toStore = outcomes.filter((o): o is Prepared => 'accepted' in o);
   try {
-    if (toStore.length > 0) await storeWriter(deps).add({ ctx, items: toStore });
+    if (toStore.length > 0) await stateOf(deps).writer.add({ ctx, items: toStore });
   } catch (err) {
     // A concurrent request with one of these idempotency keys won the race: go one by one, so
     // that item answers as the winner did and the others are stored.
@@ -261,42 +275,39 @@ interface Submitted {
   items: Prepared[];
 }
 
-/** Suppression look-ups of concurrent submissions, made together (one reader per set of deps). */
-const suppressionReaders = new WeakMap<
-  SubmitDeps,
-  BatchReader<{ orgId: string; addresses: string[] }, Suppression[]>
->();
-
-function suppressionReader(deps: SubmitDeps) {
-  let reader = suppressionReaders.get(deps);
-  if (!reader) {
-    reader = new BatchReader(deps.db, suppressedAmongMany);
-    suppressionReaders.set(deps, reader);
-  }
-  return reader;
+/**
+ * What one submitting instance (one set of deps, so one database) shares between its calls: the
+ * verified domains, suppression look-ups of concurrent submissions made together, and the group
+ * commit of submissions: the messages of concurrent requests (one by one or in batches) are stored
+ * by one set of statements in one transaction, committed (accepted) before any of their callers
+ * answer.
+ */
+interface SubmitState {
+  verified: VerifiedDomains;
+  suppressions: BatchReader<{ orgId: string; addresses: string[] }, Suppression[]>;
+  writer: BulkWriter<Submitted, void>;
 }
 
-/**
- * Group commit of submissions: the messages of concurrent requests (one by one or in batches)
- * are stored by one set of statements in one transaction, committed (accepted) before any of
- * their callers answer. One writer per set of deps, so per database.
- */
-const storeWriters = new WeakMap<SubmitDeps, BulkWriter<Submitted, void>>();
+const states = new WeakMap<SubmitDeps, SubmitState>();
 
-function storeWriter(deps: SubmitDeps): BulkWriter<Submitted, void> {
-  let writer = storeWriters.get(deps);
-  if (!writer) {
-    writer = new BulkWriter(deps.db, async (tx, batch) => {
-      await store(
-        deps,
-        tx,
-        batch.flatMap((b) => b.items.map((item) => ({ ...item, ctx: b.ctx }))),
-      );
-      return batch.map(() => undefined);
-    });
-    storeWriters.set(deps, writer);
+function stateOf(deps: SubmitDeps): SubmitState {
+  let state = states.get(deps);
+  if (!state) {
+    state = {
+      verified: new VerifiedDomains(deps.clock),
+      suppressions: new BatchReader(deps.db, suppressedAmongMany),
+      writer: new BulkWriter(deps.db, async (tx, batch) => {
+        await store(
+          deps,
+          tx,
+          batch.flatMap((b) => b.items.map((item) => ({ ...item, ctx: b.ctx }))),
+        );
+        return batch.map(() => undefined);
+      }),
+    };
+    states.set(deps, state);
   }
-  return writer;
+  return state;
 }
 
 async function store(

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import type { Brand } from './mail.ts';
+import type { Brand } from './letters.ts';
 
 // What recipients see of the sending organisation: its display name, colour and logo.
 

@@ -2,7 +2,7 @@
 // encrypted, and what senders control of it.
 export { brandFor, loadBranding } from './branding.ts';
 export { ensurePortalDelivery, type PortalDelivery, portalLink, tokenHash } from './deliveries.ts';
-export { type Brand, composeLetter, type Letter, noticeLetter } from './mail.ts';
+export { type Brand, composeLetter, type Letter, noticeLetter } from './letters.ts';
 export { PortalMailer, type PortalMailerDeps, type SystemMailOutcome } from './mailer.ts';
 export { PORTAL_MAIL_QUEUE, type PortalDeps, type PortalMailJob } from './types.ts';
 export { brandingRoutes } from './branding-routes.ts';

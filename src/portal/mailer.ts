@@ -5,7 +5,7 @@ import { loadMessage, openContent, type StoredMessage } from '../messages/index.
 import { type SmsSender, SmsError } from '../sms/index.ts';
 import { brandFor } from './branding.ts';
 import { portalLink } from './deliveries.ts';
-import { codeLetter, codeText, composeLetter, lockedAlertLetter, noticeLetter } from './mail.ts';
+import { codeLetter, codeText, composeLetter, lockedAlertLetter, noticeLetter } from './letters.ts';
 import { openToken } from './deliveries.ts';
 import { codeBinding } from './verification.ts';
 import type { PortalMailJob } from './types.ts';

@@ -13,7 +13,7 @@ import { accountCardFor, accountRoutes } from './account-routes.ts';
 import { hasAccount } from './accounts.ts';
 import { loadBranding } from './branding.ts';
 import { type Html, html, trusted } from './html.ts';
-import { textOn } from './mail.ts';
+import { textOn } from './letters.ts';
 import {
   acceptedExtensions,
   brandStylesheet,

@@ -69,7 +69,7 @@ export class RecipientKeyFinder {
   private readonly sandbox: boolean;
   private readonly extraCaFile: string | undefined;
   private readonly log: Logger | undefined;
-  /** Made on first use: it reads the CA file, and takes ~15 ms of CPU to build. */
+  /** Made on first use: it reads the CA file, and costs CPU to build (docs/benchmarks.md). */
   private secureContext: SecureContext | null = null;
   /** Lookups under way, by address: deliveries to one address at once ask the directory once. */
   private readonly pending = new Map<string, Promise<WkdAnswer>>();

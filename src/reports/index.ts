@@ -4,7 +4,6 @@
 export { type AggregateReport, type AggregateResult, aggregateReport, FIGURES } from './aggregates.ts';
 export {
   checkInterval,
-  GROUP_BYS,
   type GroupBy,
   INTERVALS,
   type Interval,

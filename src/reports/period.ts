@@ -8,7 +8,6 @@ export type Interval = 'hour' | 'day' | 'week';
 export const INTERVALS: readonly Interval[] = ['hour', 'day', 'week'];
 
 export type GroupBy = 'none' | 'domain' | 'tag' | 'sender';
-export const GROUP_BYS: readonly GroupBy[] = ['none', 'domain', 'tag', 'sender'];
 
 export interface Period {
   /** Messages accepted at or after this instant. */

@@ -1,5 +1,4 @@
-import type { Queryable } from '../db/index.ts';
-import type { Method, StoredRecipient } from '../messages/index.ts';
+import type { Method } from '../messages/index.ts';
 import type { TlsInfo } from '../outbound/index.ts';
 
 /** One delivery attempt, as it ended: what delivery_attempts records. */
@@ -19,28 +18,4 @@ export interface Attempt {
 export function backoffSeconds(attempt: number, base: number): number {
   const cap = Math.min(3600, base * 64);
   return Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
-}
-
-export async function insertAttempt(q: Queryable, recipient: StoredRecipient, a: Attempt, now: Date) {
-  await q.query(
-    `INSERT INTO delivery_attempts (org_id, recipient_id, attempt, started_at, finished_at, method, outcome, mx,
-       smtp_code, smtp_response, tls_version, tls_cipher, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-     ON CONFLICT (org_id, recipient_id, attempt) DO NOTHING`,
-    [
-      recipient.org_id,
-      recipient.recipient_id,
-      a.number,
-      a.startedAt,
-      now,
-      a.method,
-      a.outcome,
-      a.mx ?? null,
-      a.code ?? null,
-      a.response ?? null,
-      a.tls?.version ?? null,
-      a.tls?.cipher ?? null,
-      a.detail ?? null,
-    ],
-  );
 }

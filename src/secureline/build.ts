@@ -37,29 +37,3 @@ export function buildMessage(content: MessageContent, rfcMessageId: string, date
     .build()
     .then(crlf);
 }
-
-/** A message Sealpost writes itself (portal notices): no PHI, so nothing to seal. */
-export function buildPlain(input: {
-  from: Mailbox;
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-  messageId: string;
-  date: Date;
-  headers?: Record<string, string>;
-}): Promise<Buffer> {
-  return new MailComposer({
-    from: mailbox(input.from),
-    to: input.to,
-    subject: input.subject,
-    text: input.text,
-    html: input.html,
-    messageId: input.messageId,
-    date: input.date,
-    headers: input.headers ?? {},
-  })
-    .compile()
-    .build()
-    .then(crlf);
-}

@@ -14,8 +14,10 @@ import type { DkimSigningKey } from '../domains/index.ts';
 // receiver, Ed25519-SHA256 (RFC 8463) for those that know it. mailauth parses the message,
 // hashes the body and canonicalizes the headers (nodemailer would silently skip the Ed25519
 // signature). mailauth's own finalize() parses the PEM key for every signature, and OpenSSL then
-// sets up each fresh RSA key again on its first use: about 0.8 ms per message here. So the last
-// step, the signature itself, is made here with a KeyObject parsed once per key.
+// sets up each fresh RSA key again on its first use, a cost paid by every message
+// (docs/benchmarks.md). So the last step, the signature itself, is made here with a KeyObject
+// parsed once per key. mailauth's internal modules promise nothing: package.json pins one
+// version, and test/secureline/mailauth-contract.test.ts names what this file relies on.
 
 export const SIGNED_HEADERS = [
   'From',

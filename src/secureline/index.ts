@@ -1,6 +1,6 @@
 // SecureLine: the one way out. Per recipient, at delivery time, the best protection they can take
 // (OpenPGP, S/MIME, enforced TLS or the secure portal), DKIM-signed and delivered over SMTP.
-export { buildMessage, buildPlain } from './build.ts';
+export { buildMessage } from './build.ts';
 export { backoffSeconds } from './attempts.ts';
 export { Secureline } from './deliver.ts';
 export type {

@@ -1,5 +1,7 @@
 // The parts of mailauth's DKIM signer that src/secureline/dkim.ts builds on: its parser, body
-// hash and header canonicalization. mailauth ships types for dkimSign only.
+// hash and header canonicalization. mailauth ships types for dkimSign only, and keeps these
+// modules internal: its version is pinned, and test/secureline/mailauth-contract.test.ts checks
+// what is declared here.
 
 declare module 'mailauth/lib/dkim/dkim-signer.js' {
   import { Writable } from 'node:stream';

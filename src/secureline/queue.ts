@@ -74,10 +74,11 @@ const CLAIM_SQL = `WITH ${DUE.join(',\n')},
 
 // A claim is a few key look-ups per recipient, and only that plan is allowed. The planner, left
 // to itself with the statistics of a table that has just filled (a new installation's first
-// campaign), joined the whole of an organisation's messages to every claim (90 ms a claim, growing
-// with the table, where key look-ups take 2 ms), or found each claimed row through an index on
-// org_id alone (8 ms). Claimed rows are therefore updated by the row address (ctid) the locking
-// scan found, with sequential scans, hash and merge joins off for the statement.
+// campaign), joined the whole of an organisation's messages to every claim (growing with the
+// table), or found each claimed row through an index on org_id alone; both cost many times the
+// key look-ups (docs/benchmarks.md, the fourth pass). Claimed rows are therefore updated by the
+// row address (ctid) the locking scan found, with sequential scans, hash and merge joins off for
+// the statement.
 const KEY_LOOKUPS_ONLY =
   'SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off';
 

@@ -368,4 +368,30 @@ describeEachDb('messages API', (suite) => {
     });
     assert.equal(missing.status, 404);
   });
+
+  test("scheduled or queued is judged by the server's clock, as the read side judges it", async () => {
+    // Two hours ahead of the machine: a send_at one hour ahead of the machine is already due.
+    const clocked = await startTestServer(
+      suite.testDb,
+      { SEALPOST_DNS_SERVERS: dns.server, SEALPOST_MAIL_HOSTNAME: 'mail.sealpost.test' },
+      { clock: () => new Date(Date.now() + 7_200_000) },
+    );
+    try {
+      const other = await clocked.createOrg('Clocked Clinic');
+      await verifiedDomain(clocked, dns, other.api_key, 'clocked.test');
+      const res = await clocked.request('POST', '/v1/messages', {
+        token: other.api_key,
+        body: message({
+          from: { address: 'care@clocked.test' },
+          send_at: new Date(Date.now() + 3_600_000).toISOString(),
+        }),
+      });
+      assert.equal(res.status, 202, res.text);
+      assert.equal(res.body.status, 'queued');
+      const shown = await clocked.request('GET', `/v1/messages/${res.body.id}`, { token: other.api_key });
+      assert.equal(shown.body.status, 'queued');
+    } finally {
+      await clocked.close();
+    }
+  });
 });

@@ -14,7 +14,6 @@ import {
 import { PERMISSIONS } from './permissions.ts';
 import type { IdentityDeps } from './service.ts';
 import { recentAuth } from './staff-auth.ts';
-import { listUsers } from './users.ts';
 
 const ApiKeySchema = Type.Object({
   id: Type.String({ description: 'The public key id; the token starts with spk_<id>_.' }),
@@ -41,35 +40,9 @@ const RateLimitPerMinute = Type.Unsafe<number | null>({
 
 const KeyParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) });
 
-export function identityRoutes(deps: IdentityDeps) {
+/** The organisation's API keys: made, listed, changed and revoked by its staff. */
+export function apiKeyRoutes(deps: IdentityDeps) {
   return async (app: HttpServer) => {
-    app.get(
-      '/v1/organization',
-      {
-        config: { scope: 'org:read' },
-        schema: {
-          tags: ['organization'],
-          summary: 'The organisation the credentials belong to',
-          response: {
-            200: Type.Object({
-              id: Type.String(),
-              name: Type.String(),
-              status: Type.String(),
-              created_at: DateTime,
-            }),
-          },
-        },
-      },
-      async (request) => {
-        const { rows } = await deps.db.query<{ id: string; name: string; status: string; created_at: Date }>(
-          'SELECT org_id AS id, name, status, created_at FROM organizations WHERE org_id = $1',
-          [request.auth.orgId],
-        );
-        if (!rows[0]) throw errors.notFound('The organisation');
-        return rows[0];
-      },
-    );
-
     app.post(
       '/v1/api-keys',
       {
@@ -236,33 +209,6 @@ export function identityRoutes(deps: IdentityDeps) {
         });
         reply.code(204);
       },
-    );
-
-    app.get(
-      '/v1/users',
-      {
-        config: { scope: 'users:read' },
-        schema: {
-          tags: ['users'],
-          summary: 'Staff users of the organisation',
-          response: {
-            200: Type.Object({
-              data: Type.Array(
-                Type.Object({
-                  id: Type.String(),
-                  email: Type.String(),
-                  display_name: Nullable(Type.String()),
-                  role: Type.String(),
-                  status: Type.String(),
-                  created_at: DateTime,
-                  last_login_at: Nullable(DateTime),
-                }),
-              ),
-            }),
-          },
-        },
-      },
-      async (request) => ({ data: await listUsers(deps.db, request.auth.orgId) }),
     );
   };
 }
