@@ -101,10 +101,7 @@ async function appendIn(
     ({ rows } = await tx.query<Placed>(INSERT, params));
   }
   const row = rows[0];
-  if (!row)
-    throw new SealpostError('audit_unavailable', 'The audit chain head could not be locked.', {
-      status: 503,
-    });
+  if (!row) throw new SealpostError('audit_unavailable', 'The audit chain head could not be locked.');
   const placed = {
     ...unplaced,
     seq: Number(row.seq),
@@ -113,16 +110,14 @@ async function appendIn(
   };
   // The database hashed it; the verifier will hash it here. They must agree, or nothing commits.
   if (!chainHash(placed.prevHash, placed.seq, digest).equals(placed.hash)) {
-    throw new SealpostError('audit_hash_mismatch', 'The database computed another audit hash.', {
-      status: 500,
-    });
+    throw new SealpostError('audit_hash_mismatch', 'The database computed another audit hash.');
   }
   return placed;
 }
 
 function invalid(message: string): SealpostError {
   // A caller's bug, not the client's: the action fails (fail closed) and the server logs it.
-  return new SealpostError('audit_event_invalid', `Invalid audit event: ${message}.`, { status: 500 });
+  return new SealpostError('audit_event_invalid', `Invalid audit event: ${message}.`);
 }
 
 function text(value: unknown, name: string, max: number, min = 0): string {
@@ -309,10 +304,7 @@ async function appendManyIn(tx: Queryable, orgId: string, events: Unplaced[]): P
     );
     ({ rows } = await lockHead());
   }
-  if (!rows[0])
-    throw new SealpostError('audit_unavailable', 'The audit chain head could not be locked.', {
-      status: 503,
-    });
+  if (!rows[0]) throw new SealpostError('audit_unavailable', 'The audit chain head could not be locked.');
   let seq = Number(rows[0].seq);
   let prev: Buffer = Buffer.from(rows[0].hash);
   const columns: unknown[][] = Array.from({ length: 16 }, () => []);
@@ -346,7 +338,5 @@ async function appendManyIn(tx: Queryable, orgId: string, events: Unplaced[]): P
     ...columns,
   ]);
   if (result[0]?.placed !== events.length || result[0].disagree !== 0)
-    throw new SealpostError('audit_hash_mismatch', 'The database computed another audit hash.', {
-      status: 500,
-    });
+    throw new SealpostError('audit_hash_mismatch', 'The database computed another audit hash.');
 }

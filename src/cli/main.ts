@@ -7,6 +7,7 @@ import { type Config, ConfigError, describeConfig, loadConfig } from '../config/
 import { configurationReference } from '../config/reference.ts';
 import { embeddedDbDir } from '../db/index.ts';
 import { DataDirInUseError, dataDirHolder } from '../db/lock.ts';
+import { catalogue, errorsReference } from '../errors/index.ts';
 import { createLogger } from '../log/index.ts';
 import { type CommandArgs, type CommandOutput, commands, UsageError } from './commands.ts';
 import { demoCommands, setUpDemo } from '../sandbox/index.ts';
@@ -36,6 +37,7 @@ Commands:
   config [--docs]                       show the effective configuration (secrets masked),
                                         or print the configuration reference
   demo                                  print the commands that try SecureLine in sandbox mode
+  errors [--docs]                       list the error codes as JSON, or print the error code reference
   mode sandbox|production               switch the database between a trial (mail captured)
                                         and real delivery, on purpose and on the record
 
@@ -92,6 +94,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     process.stdout.write(`${JSON.stringify(describeConfig(loadConfig()), null, 2)}\n`);
+    return 0;
+  }
+  if (command === 'errors') {
+    process.stdout.write(values.docs ? errorsReference() : `${JSON.stringify(catalogue, null, 2)}\n`);
     return 0;
   }
   const config = loadConfig();

@@ -35,7 +35,6 @@ export function consoleAppRoutes(options: { buildDir?: string } = {}) {
       const index = files.get('index.html');
       if (!index)
         return sendProblem(reply, {
-          status: 503,
           code: 'console_not_built',
           detail: 'The console is not built: run `npm run build` (npm start and npm test do it first).',
         });
@@ -46,7 +45,7 @@ export function consoleAppRoutes(options: { buildDir?: string } = {}) {
         return send(request, reply, file, path.startsWith('assets/') ? IMMUTABLE : 'no-cache');
       // A missing asset is a 404, not the app: a stale page asking for an old file learns it at once.
       if (path.startsWith('assets/'))
-        return sendProblem(reply, { status: 404, code: 'not_found', detail: `No console file ${path}.` });
+        return sendProblem(reply, { code: 'not_found', detail: `No console file ${path}.` });
       return send(request, reply, index, 'no-cache');
     });
   };

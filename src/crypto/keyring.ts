@@ -21,9 +21,7 @@ const CACHE_MS = 60_000;
 const aad = (...parts: (string | number)[]) => Buffer.from(JSON.stringify(parts));
 
 const invalid = () =>
-  new SealpostError('seal_invalid', 'Sealed data does not open: it was altered or belongs elsewhere.', {
-    status: 500,
-  });
+  new SealpostError('seal_invalid', 'Sealed data does not open: it was altered or belongs elsewhere.');
 
 interface CachedKey {
   key: Buffer;
@@ -98,8 +96,7 @@ export class Keyring {
     const version = await this.db.transaction(async (tx) => {
       // Lock the organisation row so two rotations cannot pick the same version.
       const org = await tx.query('SELECT 1 FROM organizations WHERE org_id = $1 FOR UPDATE', [orgId]);
-      if (org.rowCount === 0)
-        throw new SealpostError('not_found', 'The organisation was not found.', { status: 404 });
+      if (org.rowCount === 0) throw new SealpostError('not_found', 'The organisation was not found.');
       const { rows } = await tx.query<{ v: number }>(
         'SELECT coalesce(max(version), 0)::int AS v FROM org_keys WHERE org_id = $1',
         [orgId],
@@ -230,9 +227,6 @@ export class Keyring {
       throw new SealpostError(
         'master_key_missing',
         `Master key ${masterId} is not available to this process.`,
-        {
-          status: 500,
-        },
       );
     }
     return decrypt(master.key, wrapped, aad('org-key', orgId, version));
@@ -243,8 +237,5 @@ function destroyedOrMissing(orgId: string) {
   return new SealpostError(
     'key_destroyed',
     `The keys of organisation ${orgId} were destroyed: its sealed data is gone.`,
-    {
-      status: 410,
-    },
   );
 }

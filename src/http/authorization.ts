@@ -11,7 +11,6 @@ export const reauthenticationRequired = () =>
   new SealpostError(
     'reauthentication_required',
     `This action needs a sign-in from the last ${RECENT_AUTH_MINUTES} minutes: re-authenticate (POST /v1/auth/reauthenticate) and try again.`,
-    { status: 403 },
   );
 
 /**

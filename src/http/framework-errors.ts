@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../errors/index.ts';
 import { errorHandler, type Problem, problemJson, sendProblem } from './problem.ts';
 
 // Requests refused before any route sees them, by Node's HTTP parser or by Fastify's router,
@@ -14,13 +15,11 @@ import { errorHandler, type Problem, problemJson, sendProblem } from './problem.
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (error.code === 'FST_ERR_BAD_URL')
     return sendProblem(reply, {
-      status: 400,
       code: 'invalid_url',
       detail: 'The request path is not valid percent-encoded UTF-8.',
     });
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
     return sendProblem(reply, {
-      status: 414,
       code: 'uri_too_long',
       detail: 'A part of the request path is longer than any identifier this API uses.',
     });
@@ -39,14 +38,13 @@ export function answerClientError(
   // As Node itself does: an answer already under way on this socket (the refused bytes came after a
   // request that was answered) is not followed by a second one.
   const answering = socket._httpMessage?.headersSent ?? false;
-  const [status, code, detail] =
+  const [code, detail]: [ErrorCode, string] =
     error.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'headers_too_large', 'The request line and headers are larger than this server accepts.']
+      ? ['headers_too_large', 'The request line and headers are larger than this server accepts.']
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request_timeout', 'The request did not arrive in time.']
-        : [400, 'malformed_request', `The request is not valid HTTP (${error.code ?? 'unparsable'}).`];
-  if (socket.writable && !answering)
-    socket.write(rawProblem(status, problemJson({ status, code, detail }, randomUUID())));
+        ? ['request_timeout', 'The request did not arrive in time.']
+        : ['malformed_request', `The request is not valid HTTP (${error.code ?? 'unparsable'}).`];
+  if (socket.writable && !answering) socket.write(rawProblem(problemJson({ code, detail }, randomUUID())));
   socket.destroy(error);
 }
 
@@ -55,18 +53,16 @@ export function answerClientError(
  * with a bare 417.
  */
 export function answerUnknownExpectation(_request: IncomingMessage, response: ServerResponse): void {
-  const body = JSON.stringify(
-    problemJson(
-      {
-        status: 417,
-        code: 'expectation_failed',
-        detail: 'The only expectation this server meets is "Expect: 100-continue".',
-      },
-      randomUUID(),
-    ),
+  const problem = problemJson(
+    {
+      code: 'expectation_failed',
+      detail: 'The only expectation this server meets is "Expect: 100-continue".',
+    },
+    randomUUID(),
   );
+  const body = JSON.stringify(problem);
   response
-    .writeHead(417, {
+    .writeHead(problem.status, {
       'content-type': 'application/problem+json',
       'content-length': Buffer.byteLength(body),
       connection: 'close',
@@ -75,10 +71,10 @@ export function answerUnknownExpectation(_request: IncomingMessage, response: Se
 }
 
 /** A whole HTTP answer, for a socket no response object owns. */
-function rawProblem(status: number, problem: Problem): string {
+function rawProblem(problem: Problem): string {
   const body = JSON.stringify(problem);
   return [
-    `HTTP/1.1 ${status} ${problem.title}`,
+    `HTTP/1.1 ${problem.status} ${problem.title}`,
     'Content-Type: application/problem+json',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',

@@ -1,12 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { SealpostError } from '../errors/index.ts';
+import { type ErrorCode, SealpostError, statusOf } from '../errors/index.ts';
 
 /** RFC 9457 problem details, the body of every error answer. */
 export interface Problem {
   type: string;
   title: string;
   status: number;
-  code: string;
+  code: ErrorCode;
   detail?: string;
   instance?: string;
   request_id?: string;
@@ -33,24 +33,28 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-type ProblemInput = Omit<Problem, 'type' | 'title'> & { title?: string } & Record<string, unknown>;
+/** A problem to answer; its status is the catalogue's for its code unless given. */
+type ProblemInput = Omit<Problem, 'type' | 'title' | 'status'> & { status?: number; title?: string } & Record<
+    string,
+    unknown
+  >;
 
 /** The body of a problem answer; fields beyond the standard ones (e.g. per-recipient results) pass through. */
 export function problemJson(problem: ProblemInput, requestId: string): Problem & Record<string, unknown> {
+  const { status = statusOf(problem.code), ...rest } = problem;
   return {
     type: `https://sealpost.dev/problems/${problem.code}`,
-    title: problem.title ?? TITLES[problem.status] ?? 'Error',
-    ...problem,
+    title: problem.title ?? TITLES[status] ?? 'Error',
+    status,
+    ...rest,
     request_id: requestId,
   };
 }
 
 /** Sends a problem. */
 export function sendProblem(reply: FastifyReply, problem: ProblemInput) {
-  return reply
-    .code(problem.status)
-    .type('application/problem+json')
-    .send(problemJson(problem, reply.request.id));
+  const body = problemJson(problem, reply.request.id);
+  return reply.code(body.status).type('application/problem+json').send(body);
 }
 
 /** A SealpostError as the problem body it would answer with, for results that embed one (batches). */
@@ -64,6 +68,14 @@ export function problemOf(err: SealpostError): Problem & Record<string, unknown>
     ...(err.details ?? {}),
   };
 }
+
+/** Fastify's client errors that have a code of their own; any other is a `bad_request`. */
+const FRAMEWORK_CODES: Partial<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+};
 
 /** Turns any error thrown while serving a request into problem+json, without leaking internals. */
 export function errorHandler(
@@ -82,7 +94,6 @@ export function errorHandler(
   const fe = error as FastifyError;
   if (fe.validation) {
     return sendProblem(reply, {
-      status: 400,
       code: 'invalid_request',
       detail: `The request ${fe.validationContext ?? 'body'} does not match the schema.`,
       errors: fe.validation.map((v) => ({
@@ -98,18 +109,11 @@ export function errorHandler(
   if (status >= 500) {
     request.log.error({ err: error }, 'request failed');
     return sendProblem(reply, {
-      status: 500,
       code: 'internal_error',
       detail: 'Something went wrong on our side.',
     });
   }
-  const code =
-    {
-      FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
-      FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
-      FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
-      FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
-    }[fe.code] ?? 'bad_request';
+  const code = FRAMEWORK_CODES[fe.code] ?? 'bad_request';
   // Fastify's own messages for client errors are safe and helpful; a JSON parser's echo of the body is not.
   const detail = code === 'invalid_json' ? 'The request body is not valid JSON.' : fe.message;
   return sendProblem(reply, { status, code, detail });

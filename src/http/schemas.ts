@@ -1,4 +1,5 @@
 import { type TSchema, Type } from 'typebox';
+import { type ErrorCode, errorCodes } from '../errors/index.ts';
 
 // Schemas shared by every capability's routes.
 
@@ -12,7 +13,11 @@ export const ProblemSchema = Type.Object(
     type: Type.String(),
     title: Type.String(),
     status: Type.Integer(),
-    code: Type.String({ description: 'Stable error code to match on.' }),
+    code: Type.Unsafe<ErrorCode>({
+      type: 'string',
+      enum: errorCodes,
+      description: 'Stable error code to match on (docs/errors.md).',
+    }),
     detail: Type.Optional(Type.String()),
     request_id: Type.Optional(Type.String()),
   },

@@ -101,7 +101,6 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, {
-      status: 404,
       code: 'not_found',
       detail: `No route ${request.method} ${request.url.split('?')[0]}.`,
     }),
@@ -218,7 +217,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<HttpServer> {
         await deps.ready();
         return { status: 'ready' as const };
       } catch (err) {
-        return sendProblem(reply, { status: 503, code: 'not_ready', detail: (err as Error).message });
+        return sendProblem(reply, { code: 'not_ready', detail: (err as Error).message });
       }
     },
   );

@@ -86,7 +86,6 @@ export function accessRoutes(deps: IdentityDeps, access: AccessControl) {
             throw new SealpostError(
               'would_lock_out',
               `This policy would refuse your own address (${request.ip}): include it, or send force: true.`,
-              { status: 409 },
             );
           await access.setPolicy(tx, orgId, next);
           await deps.audit(tx, {

@@ -110,7 +110,6 @@ export const networkRefused = () =>
   new SealpostError(
     'network_not_allowed',
     "Your organisation's access policy does not allow access from this network address.",
-    { status: 403 },
   );
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();

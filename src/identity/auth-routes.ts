@@ -85,20 +85,16 @@ export function requireRecent(staff: StaffAuth, session: StaffSession) {
 
 export function signInRefused(reply: FastifyReply, reason: string, retryAfterSeconds?: number): never {
   if (reason === 'invalid')
-    throw new SealpostError('invalid_credentials', 'The email address or password is not right.', {
-      status: 401,
-    });
+    throw new SealpostError('invalid_credentials', 'The email address or password is not right.');
   if (reason === 'ambiguous')
     throw new SealpostError(
       'organization_required',
       'This address has accounts in more than one organisation: sign in again with organization_id.',
-      { status: 409 },
     );
   if (retryAfterSeconds) reply.header('retry-after', String(retryAfterSeconds));
   throw new SealpostError(
     'sign_in_throttled',
     `Too many failed sign-ins: wait ${retryAfterSeconds ?? 1} seconds and try again.`,
-    { status: 429 },
   );
 }
 
@@ -347,7 +343,6 @@ export function authRoutes(staff: StaffAuth, access?: AccessControl) {
         if (!result.ok) {
           if (result.problem === 'wrong_password') return signInRefused(reply, 'invalid');
           throw new SealpostError('weak_password', `The new password is refused: ${result.problem}.`, {
-            status: 422,
             details: { problem: result.problem },
           });
         }
@@ -503,7 +498,7 @@ export function authRoutes(staff: StaffAuth, access?: AccessControl) {
         const s = await sessionOf(request, ['enrol', 'active']);
         requireRecent(staff, s);
         const result = await staff.confirmTotp(s, request.body.code, clientOf(request));
-        if (!result.ok) throw new SealpostError('invalid_code', 'The code is not right.', { status: 422 });
+        if (!result.ok) throw new SealpostError('invalid_code', 'The code is not right.');
         return { status: result.stage, recovery_codes: result.recoveryCodes };
       },
     );

@@ -372,8 +372,7 @@ export function breakGlassRoutes(deps: LifecycleDeps) {
           [session.orgId, session.sessionId],
         );
         const id = rows[0]?.activation_id;
-        if (!id)
-          throw new SealpostError('not_found', 'This session holds no emergency access.', { status: 404 });
+        if (!id) throw new SealpostError('not_found', 'This session holds no emergency access.');
         const ended = await deps.breakGlass.end(session.orgId, id, 'deactivated', deps.clock(), {
           actor: { ...userActor(session.userId), label: `break-glass:${id}` },
           client: clientOf(request),

@@ -378,5 +378,4 @@ export const notEligible = () =>
   new SealpostError(
     'break_glass_not_eligible',
     'You are not designated for emergency access in this organisation: ask an owner.',
-    { status: 403 },
   );

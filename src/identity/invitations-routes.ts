@@ -56,10 +56,7 @@ const NEXT = {
 } as const;
 
 const weakPassword = (problem: string) =>
-  new SealpostError('weak_password', `The password is refused: ${problem}.`, {
-    status: 422,
-    details: { problem },
-  });
+  new SealpostError('weak_password', `The password is refused: ${problem}.`, { details: { problem } });
 
 async function roleName(deps: LifecycleDeps, orgId: string, role: string): Promise<string> {
   const { rows } = await deps.db.query<{ name: string }>(

@@ -163,7 +163,6 @@ export const invitationInvalid = () =>
   new SealpostError(
     'invitation_invalid',
     'This invitation link is not valid: it may have expired, been used or been replaced. Ask for a new one.',
-    { status: 404 },
   );
 
 export interface OpenInvitation {

@@ -114,7 +114,7 @@ const MESSAGES: Record<SsoRefusal, string> = {
     'Owners finish single sign-on with their own second factor: sign in with your password and enrol one first.',
 };
 
-export class SsoRefused extends SealpostError {
+export class SsoRefused extends SealpostError<'sso_refused'> {
   readonly reason: SsoRefusal;
   /** What failed, for the audit trail (never shown). */
   readonly check: string | undefined;
@@ -187,7 +187,6 @@ export class SingleSignOn {
         throw new SealpostError(
           'sso_issuer_forbidden',
           `${err.message} An identity provider must be on a public address, or on a private range the operator allows.`,
-          { status: 422 },
         );
     }
   }
@@ -543,7 +542,6 @@ export class SingleSignOn {
     throw new SealpostError(
       'sso_required',
       'Your organisation signs in with single sign-on only: use "Continue with single sign-on".',
-      { status: 403 },
     );
   }
 

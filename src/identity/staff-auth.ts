@@ -503,7 +503,6 @@ export class StaffAuth {
         session.stage === 'enrol'
           ? 'Your organisation requires a second factor: enrol one first.'
           : 'Complete the sign-in with your second factor first.',
-        { status: 403 },
       );
     if (!['GET', 'HEAD', 'OPTIONS'].includes(request.method)) this.checkCsrf(request, session, options.csrf);
     return session;
@@ -520,7 +519,6 @@ export class StaffAuth {
       throw new SealpostError(
         'csrf_failed',
         'A request made with the session cookie must be same-origin and carry X-CSRF-Token.',
-        { status: 403 },
       );
   }
 

@@ -17,7 +17,6 @@ const reused = () =>
   new SealpostError(
     'idempotency_key_reused',
     'This Idempotency-Key was used with another request body. Use a new key for a new request.',
-    { status: 409 },
   );
 
 /** The answer remembered for this key, or null when the key is new. */

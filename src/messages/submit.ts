@@ -95,7 +95,6 @@ export async function checkSendable(
     throw new SealpostError(
       'domain_unverified',
       `${fromDomain} is not a verified sending domain of this organisation: add it at /v1/domains and publish its records.`,
-      { status: 422 },
     );
   const recipients = [...content.to, ...content.cc, ...content.bcc].map((m) => m.address);
   // An unsubscribe holds back marketing mail only: a patient who unsubscribed still gets their results.
@@ -105,7 +104,6 @@ export async function checkSendable(
   const refused = among.filter((s) => s.reason !== 'unsubscribe' || content.marketing === true);
   if (refused.length > 0)
     throw new SealpostError('recipients_suppressed', `${refused.length} recipient(s) are suppressed.`, {
-      status: 422,
       details: { recipients: refused.map((s) => ({ address: s.address, reason: s.reason })) },
     });
 }

@@ -127,14 +127,12 @@ export function validateMessage(body: MessageRequest, maxBytes: number): Message
 
   if (problems.length > 0)
     throw new SealpostError('validation_failed', `The message has ${problems.length} problem(s).`, {
-      status: 422,
       details: { errors: problems },
     });
   if (size > maxBytes)
     throw new SealpostError(
       'message_too_large',
       `The message is ${size} bytes; at most ${maxBytes} are accepted.`,
-      { status: 413 },
     );
 
   const tags = [...new Set(body.tags ?? [])];

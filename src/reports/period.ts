@@ -39,13 +39,7 @@ const EARLIEST = Date.UTC(FIRST_YEAR - 1, 11, 31);
 const LATEST = Date.UTC(LAST_YEAR + 1, 0, 2);
 
 const outOfRange = () =>
-  new SealpostError(
-    'date_out_of_range',
-    `from and to must fall in the years ${FIRST_YEAR} to ${LAST_YEAR}.`,
-    {
-      status: 400,
-    },
-  );
+  new SealpostError('date_out_of_range', `from and to must fall in the years ${FIRST_YEAR} to ${LAST_YEAR}.`);
 
 /** Refuses a period whose instants lie outside the years a report can cover. */
 export function checkRange(period: { from: Date; to: Date }): void {

@@ -34,6 +34,5 @@ export async function checkInstanceMode(db: Db, mode: Mode): Promise<void> {
     recorded === 'sandbox'
       ? 'This database was set up in sandbox mode and SEALPOST_MODE is production. To deliver for real, switch it on purpose: sealpost mode production. Messages accepted in the sandbox stay captured, never sent.'
       : 'This database delivers for real (production) and SEALPOST_MODE is sandbox. Switch it on purpose: sealpost mode sandbox.',
-    { status: 409 },
   );
 }

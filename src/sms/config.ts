@@ -85,7 +85,7 @@ export class NotConfiguredSmsSender implements SmsSender {
     throw new SmsError(
       'sms_not_configured',
       'SMS is not configured on this Sealpost instance (SEALPOST_SMS_PROVIDER is none): set SEALPOST_SMS_PROVIDER=twilio-compatible and its settings to send text messages.',
-      { retryable: false, status: 501 },
+      { retryable: false },
     );
   }
 }

@@ -1,23 +1,13 @@
-import { SealpostError } from '../errors/index.ts';
+import { catalogue, type ErrorCode, SealpostError } from '../errors/index.ts';
 
-export type SmsErrorCode =
-  | 'sms_not_configured'
-  | 'sms_invalid_number'
-  | 'sms_invalid_message'
-  | 'sms_auth_failed'
-  | 'sms_rejected'
-  | 'sms_rate_limited'
-  | 'sms_carrier_error'
-  | 'sms_unreachable'
-  | 'sms_timeout'
-  | 'sms_bad_answer';
+export type SmsErrorCode = Extract<ErrorCode, `sms_${string}`>;
 
 /**
  * A text that was not sent. `retryable`: the carrier was unreachable, slow, overloaded (5xx) or
  * rate-limiting (429), so the same text may go through later; otherwise (a bad number, bad
  * credentials, SMS not configured) sending it again fails again. Messages never hold the number.
  */
-export class SmsError extends SealpostError {
+export class SmsError extends SealpostError<SmsErrorCode> {
   readonly retryable: boolean;
   /** The carrier's HTTP status, when it answered. */
   readonly carrierStatus: number | undefined;
@@ -31,14 +21,14 @@ export class SmsError extends SealpostError {
     message: string,
     options: {
       retryable: boolean;
-      status?: number;
       carrierStatus?: number;
       carrierCode?: number;
       retryAfterSeconds?: number;
     },
   ) {
     super(code, message, {
-      status: options.status ?? (options.retryable ? 503 : 502),
+      // A code the carrier can answer either way is 503 when worth retrying, 502 when not.
+      ...('also' in catalogue[code] && options.retryable && { status: 503 as const }),
       details: {
         retryable: options.retryable,
         ...(options.carrierStatus !== undefined && { carrier_status: options.carrierStatus }),

@@ -10,8 +10,7 @@ export const MAX_BODY_CHARS = 1600;
 const PURPOSE = /^[a-z0-9][a-z0-9_.:-]{0,63}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const refuse = (message: string) =>
-  new SmsError('sms_invalid_message', message, { retryable: false, status: 422 });
+const refuse = (message: string) => new SmsError('sms_invalid_message', message, { retryable: false });
 
 /** The message with its number in E.164, or a non-retryable SmsError. */
 export function checkMessage(message: SmsMessage): SmsMessage {

@@ -9,10 +9,7 @@ const MAX_DIGITS = 15;
 const MAX_INPUT = 64;
 
 const invalid = (reason: string) =>
-  new SmsError('sms_invalid_number', `The phone number is not valid: ${reason}.`, {
-    retryable: false,
-    status: 422,
-  });
+  new SmsError('sms_invalid_number', `The phone number is not valid: ${reason}.`, { retryable: false });
 
 /** `+1 (555) 010-0199` → `+15550100199`; throws a non-retryable SmsError for anything else. */
 export function normalizePhone(input: string): string {

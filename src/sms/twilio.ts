@@ -88,7 +88,7 @@ export class TwilioCompatibleSender implements SmsSender {
       return new SmsError(
         'sms_timeout',
         `The SMS carrier at ${this.url.host} did not answer within ${this.timeoutMs} ms.`,
-        { retryable: true, status: 504 },
+        { retryable: true },
       );
     const cause = (err as { cause?: { code?: string; message?: string } } | null)?.cause;
     const why = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
@@ -170,7 +170,6 @@ function carrierError(host: string, status: number, answer: string, retryAfter: 
       `The SMS carrier at ${host} is limiting the rate (429${codeText}).`,
       {
         retryable: true,
-        status: 503,
         retryAfterSeconds: retryAfterSeconds(retryAfter),
         ...common,
       },
@@ -197,7 +196,7 @@ function carrierError(host: string, status: number, answer: string, retryAfter: 
     return new SmsError(
       'sms_invalid_number',
       `The SMS carrier refused the phone number (${status}${codeText}).`,
-      { retryable: false, status: 422, ...common },
+      { retryable: false, ...common },
     );
   return new SmsError('sms_rejected', `The SMS carrier at ${host} refused the text (${status}${codeText}).`, {
     retryable: false,

@@ -55,7 +55,6 @@ async function enabledEndpoint(
     throw new SealpostError(
       'webhook_disabled',
       'The webhook endpoint is disabled: enable it (PATCH enabled: true) first.',
-      { status: 409 },
     );
   return endpoint;
 }
@@ -142,7 +141,6 @@ export async function replayEvents(
         throw new SealpostError(
           'replay_too_large',
           `More than ${MAX_REPLAY} events in that range: replay a shorter one.`,
-          { status: 422 },
         );
       events = rows.map((r) => ({ seq: Number(r.seq), id: r.event_id, type: r.action }));
     }

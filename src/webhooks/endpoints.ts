@@ -102,7 +102,7 @@ export async function checkUrl(deps: Pick<WebhookDeps, 'settings' | 'resolve'>, 
   try {
     await resolveTarget(url, deps.settings.policy, deps.resolve);
   } catch (err) {
-    if (err instanceof TargetRefused) throw new SealpostError(err.code, err.message, { status: 422 });
+    if (err instanceof TargetRefused) throw new SealpostError(err.code, err.message);
     throw err;
   }
 }
@@ -142,7 +142,6 @@ export async function createEndpoint(
       throw new SealpostError(
         'webhook_limit',
         `An organisation has at most ${MAX_ENDPOINTS} webhook endpoints.`,
-        { status: 409 },
       );
     // Events after the chain's head now are owed to it; the organisation's fan-out cursor starts
     // there too when this is its first endpoint.

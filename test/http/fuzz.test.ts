@@ -23,6 +23,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { before, after, test } from 'node:test';
 import fc from 'fast-check';
+import { errorCodes } from '../../src/errors/index.ts';
 import type { InitResult } from '../../src/identity/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
@@ -87,6 +88,8 @@ function fault(r: FuzzRequest, answer: Answer): string | null {
     return `${answer.status} problem+json that is not JSON`;
   }
   if (typeof problem.code !== 'string' || !problem.code) return `${answer.status} problem without a code`;
+  if (!(errorCodes as string[]).includes(problem.code))
+    return `${answer.status} problem with code ${problem.code}, which is not in the error catalogue`;
   if (problem.status !== answer.status)
     return `${answer.status} problem saying status ${String(problem.status)}`;
   return null;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { errorCodes } from '../../src/errors/index.ts';
 import type { InitResult } from '../../src/identity/index.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
@@ -81,6 +82,18 @@ describe('HTTP server', () => {
     const csp = page.headers.get('content-security-policy') ?? '';
     assert.match(csp, /script-src 'self'/);
     assert.doesNotMatch(csp, /script-src[^;]*unsafe-inline/);
+  });
+
+  test("the OpenAPI problem schema's code is an enum of the error catalogue", async () => {
+    const doc = await server.request('GET', '/openapi.json');
+    const enums = new Set<string>();
+    JSON.stringify(doc.body, (key, value) => {
+      // A response's description repeats the schema's; the schema is the one with properties.
+      if (value?.description === 'RFC 9457 problem details' && value.properties)
+        enums.add(JSON.stringify(value.properties.code.enum));
+      return value;
+    });
+    assert.deepEqual([...enums], [JSON.stringify(errorCodes)]);
   });
 
   test('security headers and request ids on every answer', async () => {
