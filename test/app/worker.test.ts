@@ -11,7 +11,8 @@ import { deriveSigningKey, loadMasterKeys } from '../../src/crypto/index.ts';
 import { describeEachDb } from '../support/db.ts';
 
 describeEachDb('the worker role', (suite) => {
-  test('schedules the nightly audit verification, records its result, and reports its queues as metrics', async () => {
+  /** A worker-only App on this suite's database, with a master key of its own. */
+  async function startWorker() {
     const config = loadConfig({
       SEALPOST_DATA_DIR: mkdtempSync(join(tmpdir(), 'sealpost-worker-')),
       SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
@@ -19,6 +20,11 @@ describeEachDb('the worker role', (suite) => {
     });
     const app = await App.create(config, suite.db, loadMasterKeys(config));
     await app.start(['worker']);
+    return { app, config };
+  }
+
+  test('schedules the nightly audit verification, records its result, and reports its queues as metrics', async () => {
+    const { app } = await startWorker();
     try {
       const schedules = await app.queue.boss.getSchedules('audit.verify');
       assert.equal(schedules[0]?.cron, '17 3 * * *');
@@ -49,13 +55,7 @@ describeEachDb('the worker role', (suite) => {
   });
 
   test("signs the audit chains' heads when it stops, with the key derived from the master key", async () => {
-    const config = loadConfig({
-      SEALPOST_DATA_DIR: mkdtempSync(join(tmpdir(), 'sealpost-worker-')),
-      SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
-      SEALPOST_LOG_LEVEL: 'silent',
-    });
-    const app = await App.create(config, suite.db, loadMasterKeys(config));
-    await app.start(['worker']);
+    const { app, config } = await startWorker();
     const org = await app.initOrganization({
       name: 'Checkpoint Clinic',
       adminEmail: 'it@checkpoint.example',
