@@ -22,13 +22,12 @@ import {
   type MasterKeys,
   type SigningKey,
 } from '../crypto/index.ts';
-import type { Queryable } from '../db/index.ts';
-import { type Db, migrate, openDb, pendingMigrations } from '../db/index.ts';
+import { type Queryable, type Db, migrate, openDb, pendingMigrations } from '../db/index.ts';
 import { consoleAppRoutes } from '../console-app/index.ts';
 import { domainRoutes } from '../domains/index.ts';
 import { encryptPgpMime, encryptSmime } from '../encryption/index.ts';
-import { buildHttpServer, type HttpServer } from '../http/server.ts';
-import type { Actor } from '../http/types.ts';
+import { buildHttpServer, type HttpServer } from '../http/index.ts';
+import type { Actor } from '../access-model/index.ts';
 import {
   accessRoutes,
   apiKeyRoutes,
@@ -55,7 +54,7 @@ import { messageRoutes } from '../messages/index.ts';
 import { AddressRanges, makeResolver } from '../net-guard/index.ts';
 import { Outbound } from '../outbound/index.ts';
 import { JobQueue } from '../queue/index.ts';
-import { RecipientKeyFinder } from '../recipient-keys/index.ts';
+import { RecipientKeyFinder, recipientKeyRoutes } from '../recipient-keys/index.ts';
 import {
   type FoundKey,
   policyRoutes,
@@ -80,7 +79,6 @@ import { createSmsSender } from '../sms/index.ts';
 import { EngagementKeys, engagementRoutes, feedbackRoutes, Personaliser } from '../engagement/index.ts';
 import { suppressionRoutes } from '../suppressions/index.ts';
 import { reportRoutes } from '../reports/index.ts';
-import { recipientKeyRoutes } from '../recipient-keys/index.ts';
 import { eventRoutes } from '../events/index.ts';
 import {
   defineWebhookQueues,

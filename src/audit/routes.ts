@@ -3,10 +3,14 @@ import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import type { Db } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
-import { requirePermission, requireRecentAuth } from '../http/authorization.ts';
-import { auditContext } from '../http/request-context.ts';
-import type { HttpServer } from '../http/server.ts';
+import {
+  Nullable,
+  ProblemSchema as Problem,
+  requirePermission,
+  requireRecentAuth,
+  auditContext,
+  type HttpServer,
+} from '../http/index.ts';
 import { appendAudit } from './append.ts';
 import { exportCheckpoints } from './checkpoints.ts';
 import { type AuditFilter, exportAudit, listAuditEvents } from './query.ts';

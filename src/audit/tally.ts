@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
-import { clientSource } from '../http/client-source.ts';
+import { clientSource } from '../http/index.ts';
 import { normalise, type Normalised } from './append.ts';
 import { canonicalJson } from './hash.ts';
 import type { AuditDetails, AuditInput } from './types.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../http/types.ts';
+import type { Actor } from '../access-model/index.ts';
 
 /** The chain of events that belong to no organisation (e.g. a master key rotation). */
 export const SYSTEM_ORG_ID = '00000000-0000-0000-0000-000000000000';

@@ -12,7 +12,7 @@ import {
 import { migrate } from '../db/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import { instanceMode, type Mode, setInstanceMode } from '../sandbox/index.ts';
-import type { Actor } from '../http/types.ts';
+import type { Actor } from '../access-model/index.ts';
 
 /** Where a command writes: progress for people (stderr), output for programs (stdout). */
 export interface CommandOutput {

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { sendProblem } from '../http/problem.ts';
-import type { HttpServer } from '../http/server.ts';
+import { sendProblem, type HttpServer } from '../http/index.ts';
 import { type BuiltFile, loadBuild } from './files.ts';
 
 // The console's single-page application, served by Sealpost itself under /console/app/: hashed

@@ -4,9 +4,7 @@ import { Type } from 'typebox';
 import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { suppress } from '../suppressions/index.ts';
 import { diagnosticCode, type ParsedReport, parseReport } from './reports.ts';
 

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditInput } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import type { HttpServer } from '../http/server.ts';
+import type { HttpServer } from '../http/index.ts';
 import { loadMessage, openContent } from '../messages/index.ts';
 import { suppress } from '../suppressions/index.ts';
 import { trackedLinks } from './links.ts';

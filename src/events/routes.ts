@@ -1,8 +1,7 @@
 import { Type } from 'typebox';
 import type { Db } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { Nullable, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { Nullable, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { listEvents } from './store.ts';
 import { EVENT_TYPE_NAMES, EVENT_TYPES, type EventType, isEventType } from './types.ts';
 

@@ -15,7 +15,7 @@ import type { Config } from '../config/index.ts';
 import { errors } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { isPermission } from '../identity/permissions.ts';
+import { isPermission, type RequestAuth } from '../access-model/index.ts';
 import { requireRecentAuth } from './authorization.ts';
 import { clientSource } from './client-source.ts';
 import { answerClientError, answerUnknownExpectation, frameworkErrors } from './framework-errors.ts';
@@ -24,7 +24,6 @@ import { errorHandler, sendProblem } from './problem.ts';
 import { type Budget, RateLimiter } from './rate-limit.ts';
 import { securityHeaders } from './security-headers.ts';
 import { refuseUnstorableInput } from './storable-input.ts';
-import type { RequestAuth } from './types.ts';
 
 export type HttpServer = FastifyInstance<
   RawServerDefault,

@@ -1,8 +1,6 @@
 import { Type } from 'typebox';
 import { errors, SealpostError } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { ProblemSchema as Problem } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, ProblemSchema as Problem, type HttpServer } from '../http/index.ts';
 import { type AccessControl, type AccessPolicy, allowedFrom, checkNetworks } from './access.ts';
 import { roleExists } from './roles.ts';
 import type { IdentityDeps } from './service.ts';

@@ -1,8 +1,12 @@
 import { Type } from 'typebox';
 import { errors } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import {
+  auditContext,
+  DateTime,
+  Nullable,
+  ProblemSchema as Problem,
+  type HttpServer,
+} from '../http/index.ts';
 import {
   createApiKey,
   getApiKey,
@@ -11,7 +15,7 @@ import {
   revokeApiKey,
   updateApiKey,
 } from './api-keys.ts';
-import { PERMISSIONS } from './permissions.ts';
+import { PERMISSIONS } from '../access-model/index.ts';
 import type { IdentityDeps } from './service.ts';
 import { recentAuth } from './staff-auth.ts';
 

@@ -1,8 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import type { Actor } from '../http/types.ts';
-import { isPermission, type Permission } from './permissions.ts';
+import { type Actor, isPermission, type Permission } from '../access-model/index.ts';
 
 // Tokens look like spk_<16 hex>_<43 base64url>: the prefix lets secret scanners and people
 // recognise a Sealpost key; the key id is public (lists, logs, rate limits), the secret is not.

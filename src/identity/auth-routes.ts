@@ -2,9 +2,13 @@ import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simp
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errors, SealpostError } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import {
+  auditContext,
+  DateTime,
+  Nullable,
+  ProblemSchema as Problem,
+  type HttpServer,
+} from '../http/index.ts';
 import { PASSWORD_MAX } from '../passwords/index.ts';
 import { type AccessControl, deviceIdIn } from './access.ts';
 import { permissionsOf } from './roles.ts';

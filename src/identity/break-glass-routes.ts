@@ -1,9 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errors, SealpostError } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import {
+  auditContext,
+  DateTime,
+  Nullable,
+  ProblemSchema as Problem,
+  type HttpServer,
+} from '../http/index.ts';
 import { clientOf, requireRecent, signInRefused } from './auth-routes.ts';
 import {
   activate,

@@ -4,7 +4,7 @@ import type { AuditInput } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors, SealpostError } from '../errors/index.ts';
-import type { RequestAuth } from '../http/types.ts';
+import type { RequestAuth } from '../access-model/index.ts';
 import type { JobQueue } from '../queue/index.ts';
 import {
   breakGlassLetter,

@@ -3,7 +3,7 @@ import formbody from '@fastify/formbody';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SealpostError } from '../errors/index.ts';
-import type { HttpServer } from '../http/server.ts';
+import type { HttpServer } from '../http/index.ts';
 import { chooseLanguage } from '../i18n/index.ts';
 import type { Html } from '../portal/index.ts';
 import type { AccessControl } from './access.ts';

@@ -1,5 +1,5 @@
 export { type ApiKey, createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
-export { isPermission, PERMISSIONS, type Permission, ROLES } from './permissions.ts';
+export { ROLES } from './permissions.ts';
 export { apiKeyRoutes } from './api-key-routes.ts';
 export { organizationRoutes } from './organization-routes.ts';
 export { type IdentityDeps, IdentityService, type InitResult } from './service.ts';
@@ -17,3 +17,4 @@ export { type LifecycleDeps, lifecycleRoutes } from './lifecycle-routes.ts';
 export { invitationRoutes } from './invitations-routes.ts';
 export { breakGlassRoutes } from './break-glass-routes.ts';
 export { queueNewDeviceMail, STAFF_MAIL_QUEUE, StaffMailer, type StaffMailJob } from './lifecycle-mail.ts';
+export { totpCode } from './totp.ts';

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors, SealpostError } from '../errors/index.ts';
-import type { Actor } from '../http/types.ts';
+import type { Actor } from '../access-model/index.ts';
 import { PASSWORD_MIN_SINGLE_FACTOR, type PasswordProblem, passwordProblem } from '../passwords/index.ts';
 import { ssoOnly } from './oidc-config.ts';
 import { roleExists } from './roles.ts';

@@ -3,9 +3,13 @@ import { Type } from 'typebox';
 import { type AuditInput, csvCell } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import {
+  auditContext,
+  DateTime,
+  Nullable,
+  ProblemSchema as Problem,
+  type HttpServer,
+} from '../http/index.ts';
 import type { JobQueue } from '../queue/index.ts';
 import type { BreakGlass } from './break-glass.ts';
 import { ACCESS_REVIEW_COLUMNS, accessReview, changeUserStatus, type LifecycleAction } from './lifecycle.ts';

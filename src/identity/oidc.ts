@@ -8,7 +8,7 @@ import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { createResolver } from '../domains/index.ts';
 import { SealpostError } from '../errors/index.ts';
-import type { Actor } from '../http/types.ts';
+import type { Actor } from '../access-model/index.ts';
 import {
   type AddressPolicy,
   FetchFailed,

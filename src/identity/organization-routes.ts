@@ -1,7 +1,6 @@
 import { Type } from 'typebox';
 import { errors } from '../errors/index.ts';
-import { DateTime, Nullable } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { DateTime, Nullable, type HttpServer } from '../http/index.ts';
 import type { IdentityDeps } from './service.ts';
 import { listUsers } from './users.ts';
 

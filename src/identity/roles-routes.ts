@@ -1,9 +1,13 @@
 import { Type } from 'typebox';
 import { errors } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, Nullable, ProblemSchema as Problem } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
-import { PERMISSION_DESCRIPTIONS, PERMISSIONS } from './permissions.ts';
+import {
+  auditContext,
+  DateTime,
+  Nullable,
+  ProblemSchema as Problem,
+  type HttpServer,
+} from '../http/index.ts';
+import { PERMISSION_DESCRIPTIONS, PERMISSIONS } from '../access-model/index.ts';
 import {
   assertWithin,
   checkPermissions,

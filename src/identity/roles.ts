@@ -1,7 +1,8 @@
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
 import type { AuthCache } from './auth-cache.ts';
-import { isBuiltInRole, isPermission, type Permission, PERMISSIONS, ROLES } from './permissions.ts';
+import { isBuiltInRole, ROLES } from './permissions.ts';
+import { isPermission, type Permission, PERMISSIONS } from '../access-model/index.ts';
 
 // Roles: the built-in ones (permissions.ts) and each organisation's custom ones, made from the
 // same permission set. A user's role column holds a built-in role's name or a custom role's id.

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import type { Actor, RequestAuth } from '../http/types.ts';
+import { type Actor, type RequestAuth, PERMISSIONS } from '../access-model/index.ts';
 import type { AddressPolicy } from '../net-guard/index.ts';
 import {
   createApiKey,
@@ -16,7 +16,6 @@ import {
 import { AuthCache } from './auth-cache.ts';
 import { AccessControl, type AccessDeps } from './access.ts';
 import { BreakGlass } from './break-glass.ts';
-import { PERMISSIONS } from './permissions.ts';
 import { rolePermissions } from './roles.ts';
 import { SingleSignOn } from './oidc.ts';
 import { StaffAuth, type StaffAuthDeps } from './staff-auth.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SYSTEM_ORG_ID } from '../audit/index.ts';
 import type { Queryable } from '../db/index.ts';
-import { clientSource } from '../http/client-source.ts';
+import { clientSource } from '../http/index.ts';
 import { originHash } from './access.ts';
 import type { ClientInfo } from './staff-auth.ts';
 

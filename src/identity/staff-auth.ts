@@ -14,7 +14,7 @@ import { type AuditInput, SYSTEM_ORG_ID } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors, SealpostError } from '../errors/index.ts';
-import type { Actor, RequestAuth } from '../http/types.ts';
+import type { Actor, RequestAuth } from '../access-model/index.ts';
 import {
   PASSWORD_MIN_SINGLE_FACTOR,
   PASSWORD_MIN_WITH_SECOND_FACTOR,
@@ -22,7 +22,7 @@ import {
   passwordProblem,
   shortForSingleFactor,
 } from '../passwords/index.ts';
-import { RECENT_AUTH_MINUTES, reauthenticationRequired } from '../http/authorization.ts';
+import { RECENT_AUTH_MINUTES, reauthenticationRequired } from '../http/index.ts';
 import { roleExists, rolePermissions } from './roles.ts';
 import type { AuthCache } from './auth-cache.ts';
 import { base32Encode, matchTotp, newTotpSecret, otpauthUri } from './totp.ts';

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import { SealpostError } from '../errors/index.ts';
-import { problemOf } from '../http/problem.ts';
+import { problemOf } from '../http/index.ts';
 import { chooseMethod, loadPolicy } from '../secureline/policy.ts';
 import { recipientPreference } from '../secureline/preferences.ts';
 import { checkSendable, dlpOf } from './submit.ts';

@@ -1,10 +1,7 @@
 import { Type } from 'typebox';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db } from '../db/index.ts';
-import { problemOf } from '../http/problem.ts';
-import { auditContext } from '../http/request-context.ts';
-import { Nullable, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { problemOf, auditContext, Nullable, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { requestHash } from './idempotency.ts';
 import { type KeyLookup, previewMessage } from './preview.ts';
 import { getMessage, listMessages } from './read.ts';

@@ -5,7 +5,7 @@ import { BatchReader, BulkWriter, type Db, type Queryable } from '../db/index.ts
 import { scanMessage } from '../dlp/index.ts';
 import { isVerifiedDomain } from '../domains/index.ts';
 import { SealpostError } from '../errors/index.ts';
-import type { Actor } from '../http/types.ts';
+import type { Actor } from '../access-model/index.ts';
 import { type Suppression, suppressedAmong, suppressedAmongMany } from '../suppressions/index.ts';
 import { isUniqueViolation, recall, remember } from './idempotency.ts';
 import { DELIVERY_CHANNEL, PRIORITY } from './delivery-queue.ts';

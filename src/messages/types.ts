@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import type { DlpResult } from '../dlp/index.ts';
-import { DateTime, Nullable } from '../http/schemas.ts';
+import { DateTime, Nullable } from '../http/index.ts';
 
 export type RecipientKind = 'to' | 'cc' | 'bcc';
 export type Protection = 'auto' | 'portal' | 'e2e';

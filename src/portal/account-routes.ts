@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Transaction } from '../db/index.ts';
-import type { HttpServer } from '../http/server.ts';
+import type { HttpServer } from '../http/index.ts';
 import { accountCard, createAccountPage, signInPage } from './account-pages.ts';
 import {
   accountsAllowed,

@@ -1,8 +1,6 @@
 import { Type } from 'typebox';
 import { errors } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { Nullable, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, Nullable, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { loadBranding } from './branding.ts';
 import type { PortalDeps } from './types.ts';
 

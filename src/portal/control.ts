@@ -1,9 +1,7 @@
 import { Type } from 'typebox';
 import type { Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, DateTime, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { endSessionsOf } from './sessions.ts';
 import { PORTAL_MAIL_QUEUE, type PortalDeps, type PortalMailJob } from './types.ts';
 

@@ -7,7 +7,7 @@ import { SYSTEM_ORG_ID } from '../audit/index.ts';
 import type { Transaction } from '../db/index.ts';
 import { SealpostError } from '../errors/index.ts';
 import { chooseLanguage, formatSize } from '../i18n/index.ts';
-import type { HttpServer } from '../http/server.ts';
+import type { HttpServer } from '../http/index.ts';
 import { loadMessage, openContent } from '../messages/index.ts';
 import { accountCardFor, accountRoutes } from './account-routes.ts';
 import { hasAccount } from './accounts.ts';

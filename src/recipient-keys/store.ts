@@ -1,6 +1,6 @@
 import { isTimestampText, type Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import type { Actor } from '../http/types.ts';
+import type { Actor } from '../access-model/index.ts';
 import type { ParsedRecipientKey, RecipientKeyKind } from './types.ts';
 
 /** A recipient key on file. */

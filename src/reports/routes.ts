@@ -4,9 +4,7 @@ import { type TSchema, Type } from 'typebox';
 import type { AuditDetails, AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { Nullable, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, Nullable, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { type AggregateReport, aggregateReport, FIGURES } from './aggregates.ts';
 import { csvFilename, csvPreamble, csvRow } from './csv.ts';
 import {

@@ -6,7 +6,7 @@ import * as x509 from '@peculiar/x509';
 import * as openpgp from 'openpgp';
 import type { App } from '../app/index.ts';
 import { addDomain, prepareDomain, verifyForSandbox } from '../domains/index.ts';
-import type { Actor } from '../http/types.ts';
+import type { Actor } from '../access-model/index.ts';
 import { addRecipientKey, parseRecipientKey } from '../recipient-keys/index.ts';
 
 // The first run in sandbox mode: a sending domain that needs no DNS, and two demo recipients whose

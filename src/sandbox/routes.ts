@@ -2,8 +2,7 @@ import { Type } from 'typebox';
 import type { Keyring } from '../crypto/index.ts';
 import type { Db } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { DateTime, Nullable, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { DateTime, Nullable, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { captureBinding } from './capture.ts';
 
 export interface SandboxDeps {

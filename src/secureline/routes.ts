@@ -1,9 +1,7 @@
 import { Type } from 'typebox';
 import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { Nullable } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, Nullable, type HttpServer } from '../http/index.ts';
 import { KNOWN_UPLOAD_TYPES } from '../portal/index.ts';
 import { loadPolicy, type SecurelinePolicy } from './policy.ts';
 

@@ -2,9 +2,7 @@ import { Type } from 'typebox';
 import type { AuditInput } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { errors } from '../errors/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, Nullable, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, DateTime, Nullable, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { listSuppressions, removeSuppression } from './store.ts';
 
 export interface SuppressionDeps {

@@ -1,8 +1,6 @@
 import { Type } from 'typebox';
 import { EventTypeSchema } from '../events/index.ts';
-import { auditContext } from '../http/request-context.ts';
-import { DateTime, Nullable, ProblemSchema } from '../http/schemas.ts';
-import type { HttpServer } from '../http/server.ts';
+import { auditContext, DateTime, Nullable, ProblemSchema, type HttpServer } from '../http/index.ts';
 import { listAttempts, replayEvents, sendTestEvent } from './deliveries.ts';
 import {
   createEndpoint,

@@ -13,7 +13,7 @@ import { auditRoutes } from '../../src/audit/routes.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { deriveSigningKey } from '../../src/crypto/index.ts';
 import { errors } from '../../src/errors/index.ts';
-import { buildHttpServer, type HttpServer } from '../../src/http/server.ts';
+import { buildHttpServer, type HttpServer } from '../../src/http/index.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { Metrics } from '../../src/metrics/index.ts';
 import { asSuperuser, cutTail } from '../support/audit-tamper.ts';

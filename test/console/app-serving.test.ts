@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { DEFAULT_BUILD_DIR } from '../../src/console-app/index.ts';
-import { CONTENT_SECURITY_POLICY } from '../../src/http/security-headers.ts';
+import { CONTENT_SECURITY_POLICY } from '../../src/http/index.ts';
 import { demoCommands } from '../../src/sandbox/index.ts';
 import { demoCommands as consoleDemoCommands } from '../../web/src/demo.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createUser, hashPassword, type InitResult, PERMISSIONS, ROLES } from '../../src/identity/index.ts';
+import { createUser, hashPassword, type InitResult, ROLES } from '../../src/identity/index.ts';
+import { PERMISSIONS } from '../../src/access-model/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { describeEachDb } from '../support/db.ts';
 
